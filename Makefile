@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine:
+#   make repro   create .venv with the locked versions, then run the whole benchmark (dvc repro)
+#   make test    create .venv with the locked versions, then run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+STAMP  := $(VENV)/.installed
+# DVC stages call `python`: make it the environment's.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: setup repro test ui clean-venv
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet pip==26.3
+	$(BIN)/python -m pip install --constraint requirements.lock --editable '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+repro: setup
+	dvc repro
+
+test: setup
+	python -m pytest
+
+# The MLflow UI on this repository's store, on this machine only.
+ui: setup
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+clean-venv:
+	rm -rf $(VENV)

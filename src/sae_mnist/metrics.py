@@ -1,0 +1,71 @@
+"""Evaluation metrics on held-out data, computed in float64.
+
+x, x_hat: images (n, ...) in [0, 1]. z: codes with the unit axis at dim 1,
+(n, units) for linear or (n, channels, h, w) for conv.
+
+Definitions (also printed in the report):
+  mse          mean squared error per pixel
+  fvu          fraction of variance unexplained, sum_i ||x_i - x_hat_i||^2 / sum_i ||x_i - mean_x||^2
+  psnr_db      10 log10(1 / mse): peak signal-to-noise ratio for pixels in [0, 1]
+  l0           mean number of active code entries per sample (active: activation > threshold);
+               for conv every (channel, position) entry counts
+  mean_activation  mean code activation over samples and entries
+  rho_hat_mean     mean over units of rho_hat_j, unit j's mean activation (conv: per channel)
+  dead_fraction    units never active on any test sample (conv: channel active anywhere on the sample)
+  dense_fraction   units active on more than `dense_above` of test samples
+  hoyer        mean per-sample Hoyer sparsity (sqrt(n) - ||z||_1/||z||_2) / (sqrt(n) - 1):
+               1 for a one-hot code, 0 for a constant one; threshold-free (an all-zero code counts as 1)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def reconstruction_metrics(x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, float]:
+    x, x_hat = x.double().flatten(1), x_hat.double().flatten(1)
+    sq_err = (x - x_hat).pow(2).sum()
+    mse = (sq_err / x.numel()).item()
+    total_var = (x - x.mean(0, keepdim=True)).pow(2).sum()
+    return {
+        "mse": mse,
+        "fvu": (sq_err / total_var).item(),
+        "psnr_db": 10 * math.log10(1.0 / mse) if mse > 0 else math.inf,
+    }
+
+
+def firing_frequency(z: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Per unit, the fraction of samples on which it is active (conv: active at any position)."""
+    active = z > threshold
+    if active.dim() > 2:
+        active = active.flatten(2).any(2)
+    return active.double().mean(0)
+
+
+def unit_mean_activation(z: torch.Tensor) -> torch.Tensor:
+    """rho_hat_j: each unit's mean activation over samples (and positions for conv)."""
+    return z.double().mean(dim=[d for d in range(z.dim()) if d != 1])
+
+
+def hoyer(z: torch.Tensor) -> torch.Tensor:
+    """Per-sample Hoyer sparsity of the flattened code."""
+    flat = z.double().flatten(1).abs()
+    n = flat.shape[1]
+    l1, l2 = flat.sum(1), flat.pow(2).sum(1).sqrt()
+    ratio = torch.where(l2 > 0, l1 / l2.clamp_min(1e-300), torch.ones_like(l1))
+    return (math.sqrt(n) - ratio) / (math.sqrt(n) - 1)
+
+
+def sparsity_metrics(z: torch.Tensor, threshold: float, dense_above: float) -> dict[str, float]:
+    freq = firing_frequency(z, threshold)
+    return {
+        "l0": (z > threshold).flatten(1).sum(1).double().mean().item(),
+        "code_size": z[0].numel(),
+        "mean_activation": z.double().mean().item(),
+        "rho_hat_mean": unit_mean_activation(z).mean().item(),
+        "dead_fraction": (freq == 0).double().mean().item(),
+        "dense_fraction": (freq > dense_above).double().mean().item(),
+        "hoyer": hoyer(z).mean().item(),
+    }

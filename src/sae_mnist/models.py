@@ -1,0 +1,122 @@
+"""Sparse-autoencoder architectures: `encode`, `decode`, and nothing the penalties need to know.
+
+Both decoders are linear, with each code unit's decoder weights (a column for
+`linear`, a transposed-conv filter for `conv`) held at unit L2 norm after every
+optimiser step. Without that constraint an activation penalty is meaningless:
+the encoder could shrink the code and the decoder grow to compensate.
+
+The code activation is chosen by the penalty (see penalties.py): ReLU gives exact
+zeros for L1; KL needs activations in (0, 1) and uses a sigmoid.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .params import ModelParams
+
+ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid}
+
+
+class SparseAutoencoder(nn.Module):
+    """Interface shared by the architectures. Images are (batch, 1, 28, 28) in [0, 1].
+
+    Codes have the unit (or channel) axis at dim 1: (batch, units) for linear,
+    (batch, channels, height, width) for conv.
+    """
+
+    def __init__(self, activation: str):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+        self.activation = activation
+        self._act = ACTIVATIONS[activation]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encode(x)
+        return self.decode(z), z
+
+    @torch.no_grad()
+    def normalize_decoder(self) -> None:
+        raise NotImplementedError
+
+    def decoder_features(self) -> torch.Tensor:
+        """Each code unit's decoder weights as images, (n_units, h, w), for plotting."""
+        raise NotImplementedError
+
+
+class LinearSAE(SparseAutoencoder):
+    """784 -> hidden -> 784; decoder column j is code unit j's 28x28 feature."""
+
+    def __init__(self, hidden: int, activation: str):
+        super().__init__(activation)
+        self.encoder = nn.Linear(28 * 28, hidden)
+        self.decoder = nn.Linear(hidden, 28 * 28)
+        self.normalize_decoder()
+
+    def encode(self, x):
+        return self._act(self.encoder(x.flatten(1)))
+
+    def decode(self, z):
+        return self.decoder(z).view(-1, 1, 28, 28)
+
+    @torch.no_grad()
+    def normalize_decoder(self):
+        w = self.decoder.weight  # (784, hidden): one column per code unit
+        w /= w.norm(dim=0, keepdim=True).clamp_min(1e-12)
+
+    def decoder_features(self):
+        return self.decoder.weight.detach().T.reshape(-1, 28, 28)
+
+
+class ConvSAE(SparseAutoencoder):
+    """One 8x8 stride-4 conv to a channels x 7 x 7 code, one 8x8 transposed conv back.
+
+    The convolutional twin of LinearSAE (one layer each way, weights shared across
+    positions). Sparsity applies to the code feature maps; decoder filter c is code
+    channel c's feature.
+    """
+
+    def __init__(self, channels: int, activation: str):
+        super().__init__(activation)
+        self.encoder = nn.Conv2d(1, channels, kernel_size=8, stride=4, padding=2)  # 28 -> 7
+        self.decoder = nn.ConvTranspose2d(channels, 1, kernel_size=8, stride=4, padding=2)  # 7 -> 28
+        self.normalize_decoder()
+
+    def encode(self, x):
+        return self._act(self.encoder(x))
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    @torch.no_grad()
+    def normalize_decoder(self):
+        w = self.decoder.weight  # (channels, 1, 8, 8): one filter per code channel
+        w /= w.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+
+    def decoder_features(self):
+        return self.decoder.weight.detach()[:, 0]
+
+
+def build_model(arch: str, params: ModelParams, activation: str) -> SparseAutoencoder:
+    if arch == "linear":
+        return LinearSAE(params.linear.hidden, activation)
+    if arch == "conv":
+        return ConvSAE(params.conv.channels, activation)
+    raise ValueError(f"unknown architecture {arch!r}; choose from linear, conv")
+
+
+def unit_means(z: torch.Tensor) -> torch.Tensor:
+    """Mean activation of each code unit (dim 1) over every other axis: batch, and height x width for conv."""
+    return z.mean(dim=[d for d in range(z.dim()) if d != 1])
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,72 @@
+"""Sparsity penalties: one class each, returning named loss terms on the code.
+
+Each penalty also names the code activation it needs, so that the L1 and KL
+variants of an architecture differ only in the penalty and that activation:
+  none  ReLU      unpenalised reference
+  l1    ReLU      exact zeros, the standard SAE choice
+  kl    sigmoid   the KL target is a mean activation, so activations must lie in (0, 1)
+
+Adding a penalty means adding a class here and a params section in params.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .models import unit_means
+from .params import PenaltyParams
+
+
+@dataclass(frozen=True)
+class NoPenalty:
+    activation = "relu"
+
+    def __call__(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {}
+
+
+@dataclass(frozen=True)
+class L1Penalty:
+    """lam * (mean over samples of sum_j |z_j|), on the code only."""
+
+    lam: float
+    activation = "relu"
+
+    def __call__(self, z):
+        return {"l1": self.lam * z.abs().flatten(1).sum(1).mean()}
+
+
+@dataclass(frozen=True)
+class KLPenalty:
+    """beta * sum_j KL(rho || rho_hat_j), rho_hat_j the batch-mean activation of code unit j.
+
+    For conv codes rho_hat_j is per channel, over batch x height x width.
+    rho_hat is clamped to [eps, 1 - eps] so the penalty is always finite.
+    """
+
+    beta: float
+    rho: float
+    eps: float = 1e-6
+    activation = "sigmoid"
+
+    def __call__(self, z):
+        return {"kl": self.beta * kl_divergence(self.rho, unit_means(z), self.eps).sum()}
+
+
+def kl_divergence(rho: float, rho_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Elementwise KL(Bernoulli(rho) || Bernoulli(rho_hat))."""
+    rho_hat = rho_hat.clamp(eps, 1 - eps)
+    return rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+
+
+def build_penalty(name: str, arch: str, params: PenaltyParams):
+    settings = params.of(name, arch)
+    if name == "none":
+        return NoPenalty()
+    if name == "l1":
+        return L1Penalty(lam=settings.lam)
+    if name == "kl":
+        return KLPenalty(beta=settings.beta, rho=settings.rho)
+    raise ValueError(f"unknown penalty {name!r}; choose from none, l1, kl")

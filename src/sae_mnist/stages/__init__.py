@@ -1,0 +1,1 @@
+"""One module per DVC stage; each `run()` is what `pipeline/<stage>.py` calls."""

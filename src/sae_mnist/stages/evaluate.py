@@ -1,0 +1,114 @@
+"""`evaluate@<arch>-<penalty>`: held-out metrics for one variant, every seed.
+
+Writes `<eval_dir>/seed-<s>.json` (metrics and provenance), `<eval_dir>/seed-<s>.npz`
+(what the report plots: reconstructions, decoder features, firing frequencies, an
+activation sample), and `<metrics_file>`: the mean over seeds, for `dvc metrics show`.
+The test metrics are also logged to the seed's MLflow training run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..params import load_params
+
+N_RECONSTRUCTIONS = 10  # the first test images, shown originals over reconstructions
+ACTIVATION_SAMPLE = 50_000  # code entries kept for the activation histogram
+
+
+def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir: Path, metrics_file: Path,
+        params_file: Path) -> None:
+    params = load_params(params_file)
+    import mlflow
+    import numpy as np
+    import torch
+
+    from .. import plots, tracking
+    from ..data import load_split, read_manifest
+    from ..io import read_json, staged_dir, write_json
+    from ..metrics import firing_frequency, reconstruction_metrics, sparsity_metrics, unit_mean_activation
+    from ..models import build_model
+    from ..penalties import build_penalty
+    from ..training import to_float_images
+    from .train import variant_name
+
+    variant = variant_name(arch, penalty_name)
+    manifest = read_manifest(data_dir)
+    test = load_split(data_dir, "test")
+    torch.set_num_threads(params.train.threads)
+    x = to_float_images(torch.from_numpy(test.images.copy()), torch.device("cpu"))
+    penalty = build_penalty(penalty_name, arch, params.penalty)
+    threshold = params.evaluate.active_threshold
+    tracking.init_store(params.tracking.experiment)
+    per_seed = []
+
+    with staged_dir(eval_dir) as out:
+        for seed in params.seeds:
+            info = read_json(model_dir / f"seed-{seed}.json")
+            model = build_model(arch, params.model, penalty.activation)
+            state = torch.load(model_dir / f"seed-{seed}.pt", map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+            model.eval()
+            with torch.no_grad():
+                outputs = [model(batch) for batch in x.split(params.evaluate.batch_size)]
+            x_hat = torch.cat([o[0] for o in outputs])
+            z = torch.cat([o[1] for o in outputs])
+
+            metrics = {
+                **reconstruction_metrics(x, x_hat),
+                **sparsity_metrics(z, threshold, params.evaluate.dense_above),
+                "train_wall_time_s": info["train_wall_time_s"],
+                "train_samples_per_s": info["train_samples_per_s"],
+                "n_params": info["n_params"],
+            }
+            rho_hat = unit_mean_activation(z)
+            if penalty_name == "kl":
+                rho = penalty.rho
+                metrics["rho_target"] = rho
+                metrics["rho_hat_abs_error"] = (rho_hat - rho).abs().mean().item()
+            per_seed.append(metrics)
+
+            flat = z.flatten()
+            sample = flat[torch.randperm(len(flat), generator=torch.Generator().manual_seed(seed))[:ACTIVATION_SAMPLE]]
+            arrays = {
+                "originals": x[:N_RECONSTRUCTIONS, 0].numpy(),
+                "reconstructions": x_hat[:N_RECONSTRUCTIONS, 0].numpy(),
+                "features": model.decoder_features().numpy(),
+                "firing_frequency": firing_frequency(z, threshold).numpy(),
+                "rho_hat": rho_hat.numpy(),
+                "activation_sample": sample.numpy(),
+            }
+            np.savez_compressed(out / f"seed-{seed}.npz", **arrays)
+            write_json(
+                out / f"seed-{seed}.json",
+                {
+                    "variant": variant,
+                    "seed": seed,
+                    "activation": penalty.activation,
+                    "dataset": manifest["dataset"],
+                    "data_digest": manifest["digest"],
+                    "n_test_samples": len(x),
+                    "active_threshold": threshold,
+                    "metrics": metrics,
+                    "training": info,
+                },
+            )
+            try:
+                mlflow.get_run(info["mlflow_run_id"])
+            except mlflow.exceptions.MlflowException:
+                print(f"WARNING: MLflow run {info['mlflow_run_id']} is not in {tracking.tracking_uri()}; "
+                      "test metrics are written to files only", flush=True)
+                continue
+            with mlflow.start_run(run_id=info["mlflow_run_id"]):
+                mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items()})
+                plots.log_figure(plots.reconstruction_grid({variant: arrays}), "reconstructions.png")
+                plots.log_figure(plots.feature_grid(arrays["features"], arrays["firing_frequency"], variant), "features.png")
+                plots.log_figure(plots.activation_histograms({variant: arrays["activation_sample"]}), "activations.png")
+
+    summary = {
+        "dataset": manifest["dataset"],
+        "n_seeds": len(per_seed),
+        **{k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]},
+    }
+    write_json(metrics_file, summary)
+    print(f"{variant}: " + ", ".join(f"{k}={v:.4g}" for k, v in summary.items() if isinstance(v, float)), flush=True)

@@ -1,0 +1,66 @@
+"""Architectures and the training loop: shapes, the decoder constraint, determinism, divergence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sae_mnist.models import ConvSAE, LinearSAE, unit_means
+from sae_mnist.params import TrainParams
+from sae_mnist.penalties import KLPenalty, L1Penalty
+from sae_mnist.training import TrainingDiverged, seed_everything, train_model
+
+PARAMS = TrainParams(epochs=2, batch_size=32, lr=3e-3, threads=1)
+
+
+def images(n=96, seed=0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("model, code_shape", [(LinearSAE(16, "relu"), (5, 16)), (ConvSAE(4, "sigmoid"), (5, 4, 7, 7))])
+def test_shapes_and_unit_norm_decoder(model, code_shape):
+    x = torch.rand(5, 1, 28, 28)
+    x_hat, z = model(x)
+    assert x_hat.shape == x.shape and z.shape == code_shape
+    assert unit_means(z).shape == (code_shape[1],)
+    features = model.decoder_features()
+    assert features.shape[0] == code_shape[1]
+    assert torch.allclose(features.flatten(1).norm(dim=1), torch.ones(code_shape[1]), atol=1e-5)
+    if model.activation == "sigmoid":
+        assert ((z > 0) & (z < 1)).all()
+
+
+def train_once(arch, seed=0):
+    seed_everything(seed)
+    model = LinearSAE(16, "relu") if arch == "linear" else ConvSAE(4, "sigmoid")
+    penalty = L1Penalty(0.1) if arch == "linear" else KLPenalty(1.0, 0.05)
+    result = train_model(model, penalty, images(), PARAMS, seed, torch.device("cpu"))
+    return model, result
+
+
+@pytest.mark.parametrize("arch", ["linear", "conv"])
+def test_training_is_bitwise_deterministic_on_cpu(arch):
+    torch.set_num_threads(1)
+    (a, ra), (b, rb) = train_once(arch), train_once(arch)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert [r["loss"] for r in ra.history] == [r["loss"] for r in rb.history]
+    assert len(ra.history) == PARAMS.epochs and ra.history[-1]["step"] == PARAMS.epochs * 3
+    c, _ = train_once(arch, seed=1)
+    assert not torch.equal(a.decoder.weight, c.decoder.weight)
+    assert torch.allclose(a.decoder_features().flatten(1).norm(dim=1), torch.ones(len(a.decoder_features())), atol=1e-5)
+
+
+def test_training_reduces_the_loss():
+    _, result = train_once("linear")
+    seed_everything(0)
+    model = LinearSAE(16, "relu")
+    long = TrainParams(epochs=6, batch_size=32, lr=3e-3, threads=1)
+    result = train_model(model, L1Penalty(0.01), images(), long, 0, torch.device("cpu"))
+    assert result.history[-1]["recon"] < 0.8 * result.history[0]["recon"]
+
+
+def test_divergence_stops_with_a_clear_message():
+    model = LinearSAE(8, "relu")
+    with pytest.raises(TrainingDiverged, match="linear-x seed 0: loss is not finite at epoch 1"):
+        train_model(model, L1Penalty(float("inf")), images(), PARAMS, 0, torch.device("cpu"), desc="linear-x seed 0")

@@ -1,0 +1,152 @@
+"""The real `dvc repro` in a throwaway copy of the repository, on a tiny configuration, offline.
+
+No mirror is configured, so the download stage takes the offline fallback; the
+tests check that this is loud everywhere, that DVC sees every stage, metric and
+plot, that MLflow holds one run per variant with its per-epoch history, and
+that a later download through a (loopback) mirror upgrades to full MNIST.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from sae_mnist.data import FALLBACK_DATASET, UPGRADE_COMMAND
+from tests.conftest import copy_repo
+
+pytestmark = pytest.mark.e2e
+
+VARIANTS = [f"{a}-{p}" for a in ("linear", "conv") for p in ("none", "l1", "kl")]
+EPOCHS = 2
+
+
+def tiny(params: dict) -> None:
+    params["download"].update(mirror=None, mirrors=[])
+    params["train"].update(epochs=EPOCHS, max_samples=600, threads=1)
+    params["model"]["linear"]["hidden"] = 32
+    params["model"]["conv"]["channels"] = 4
+
+
+def env() -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if k not in ("MNIST_MIRROR", "MLFLOW_TRACKING_URI", "DVC_ROOT")}
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    return environment
+
+
+def dvc(repo: Path, *args: str, extra_env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["dvc", *args], cwd=repo, env={**env(), **(extra_env or {})}, capture_output=True, text=True, timeout=1200
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"dvc {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def edit_params(repo: Path, edit) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    edit(params)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("e2e"))
+    edit_params(repo, tiny)
+    result = dvc(repo, "repro")
+    return repo, result
+
+
+def test_every_stage_is_listed(run):
+    repo, _ = run
+    names = dvc(repo, "stage", "list", "--name-only").stdout.split()
+    expected = ["download", "report"] + [f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS]
+    assert sorted(names) == sorted(expected)
+
+
+def test_fallback_is_named_everywhere(run):
+    repo, result = run
+    assert "OFFLINE FALLBACK" in result.stderr and UPGRADE_COMMAND in result.stderr
+    manifest = json.loads((repo / "data/mnist/manifest.json").read_text())
+    assert manifest["dataset"] == FALLBACK_DATASET
+    report = (repo / "reports/report.md").read_text()
+    assert report.splitlines()[0] == f"# Sparse autoencoders on {FALLBACK_DATASET}: L1 vs KL sparsity"
+    assert UPGRADE_COMMAND in report
+    for variant in VARIANTS:
+        assert json.loads((repo / f"metrics/{variant}.json").read_text())["dataset"] == FALLBACK_DATASET
+
+
+def test_metrics_and_plots_are_declared(run, tmp_path):
+    repo, _ = run
+    shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    files = next(iter(shown.values()))["data"]
+    assert sorted(files) == sorted(f"metrics/{v}.json" for v in VARIANTS)
+    for path, content in files.items():
+        metrics = content["data"]
+        assert 0 < metrics["fvu"] < 2 and math.isfinite(metrics["psnr_db"]), path
+        assert 0 <= metrics["dead_fraction"] <= 1 and 0 <= metrics["l0"] <= metrics["code_size"]
+    assert "rho_hat_abs_error" in files["metrics/linear-kl.json"]["data"]
+    dvc(repo, "plots", "show", "-o", str(tmp_path / "plots"))
+    html = (tmp_path / "plots" / "index.html").read_text()
+    assert all(f"logs/train/{v}" in html for v in VARIANTS)
+    assert dvc(repo, "status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_report_has_every_section_and_figure(run):
+    repo, _ = run
+    report = (repo / "reports/report.md").read_text()
+    for heading in ("## All variants", "## L1 against KL", "### linear", "### conv", "## Reconstructions",
+                    "## Learned features", "## Provenance"):
+        assert heading in report
+    for link in [line.split("(", 1)[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]:
+        assert (repo / "reports" / link).is_file(), link
+    assert "git commit" in report and "sha256:" in report
+
+
+def test_mlflow_holds_one_run_per_variant_with_history(run):
+    repo, _ = run
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("sae-mnist")
+    assert experiment.artifact_location == (repo / "mlruns" / "sae-mnist").as_uri()
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.info.run_name for r in runs) == sorted(f"{v}-seed0" for v in VARIANTS)
+    manifest = json.loads((repo / "data/mnist/manifest.json").read_text())
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        variant = r.data.tags["variant"]
+        assert r.data.tags["dataset"] == FALLBACK_DATASET and r.data.tags["data_digest"] == manifest["digest"]
+        assert r.data.tags["dvc_stage"] == f"train@{variant}" and len(r.data.tags["git_commit"]) >= 40
+        history = client.get_metric_history(r.info.run_id, "train_recon")
+        assert [m.step for m in history] == list(range(1, EPOCHS + 1))
+        assert "test_fvu" in r.data.metrics and r.data.params["penalty"] == variant.split("-")[1]
+        assert r.inputs.dataset_inputs[0].dataset.name == FALLBACK_DATASET
+        artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
+        assert {"model", "loss_curves.png", "reconstructions.png", "features.png"} <= artifacts
+
+
+def test_penalty_params_rerun_only_their_stages(run):
+    repo, _ = run
+    original = (repo / "params.yaml").read_text()
+    try:
+        edit_params(repo, lambda p: p["penalty"]["kl"]["linear"].update(beta=0.123))
+        changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
+        assert changed == ["evaluate@linear-kl", "report", "train@linear-kl"]
+    finally:
+        (repo / "params.yaml").write_text(original)
+
+
+def test_mirror_upgrades_the_fallback(run, mnist_mirror, serve):
+    repo, _ = run
+    url = serve(mnist_mirror)
+    dvc(repo, "repro", "--force", "download", extra_env={"MNIST_MIRROR": url})
+    manifest = json.loads((repo / "data/mnist/manifest.json").read_text())
+    assert manifest["dataset"] == "mnist" and manifest["counts"] == {"train": 60_000, "test": 10_000}
+    assert "train@linear-l1" in json.loads(dvc(repo, "status", "--json").stdout)
