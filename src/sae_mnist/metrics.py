@@ -10,7 +10,7 @@ Definitions (also printed in the report):
   l0           mean number of active code entries per sample (active: activation > threshold);
                for conv every (channel, position) entry counts
   mean_activation  mean code activation over samples and entries
-  rho_hat_mean     mean over units of rho_hat_j, unit j's mean activation (conv: per channel)
+  rho_hat_j        unit j's mean activation (conv: per channel); its mean over units is mean_activation
   dead_fraction    units never active on any test sample (conv: channel active anywhere on the sample)
   dense_fraction   units active on more than `dense_above` of test samples
   hoyer        mean per-sample Hoyer sparsity (sqrt(n) - ||z||_1/||z||_2) / (sqrt(n) - 1):
@@ -64,7 +64,6 @@ def sparsity_metrics(z: torch.Tensor, threshold: float, dense_above: float) -> d
         "l0": (z > threshold).flatten(1).sum(1).double().mean().item(),
         "code_size": z[0].numel(),
         "mean_activation": z.double().mean().item(),
-        "rho_hat_mean": unit_mean_activation(z).mean().item(),
         "dead_fraction": (freq == 0).double().mean().item(),
         "dense_fraction": (freq > dense_above).double().mean().item(),
         "hoyer": hoyer(z).mean().item(),

@@ -62,8 +62,8 @@ def loss_curves(histories: dict[str, pd.DataFrame], title: str, column: str = "r
     return fig
 
 
-def activation_histograms(samples: dict[str, np.ndarray]) -> plt.Figure:
-    """Distribution of code activations per variant, log-scaled counts."""
+def activation_histograms(samples: dict[str, np.ndarray], threshold: float) -> plt.Figure:
+    """Distribution of code activations per variant, log-scaled, with the activity threshold marked."""
     frame = pd.concat(
         [pd.DataFrame({"activation": v, "variant": k}) for k, v in samples.items()], ignore_index=True
     )
@@ -71,7 +71,8 @@ def activation_histograms(samples: dict[str, np.ndarray]) -> plt.Figure:
     sns.histplot(frame, x="activation", hue="variant", bins=60, element="step", fill=False, stat="probability",
                  common_norm=False, ax=ax)
     ax.set_yscale("log")
-    ax.set_title("code activations on the test set")
+    ax.axvline(threshold, color="black", linestyle=":", linewidth=1)
+    ax.set_title(f"code activations on the test set (dotted: active threshold {threshold:g})")
     fig.tight_layout()
     return fig
 

@@ -64,6 +64,27 @@ def init_store(experiment: str) -> str:
     return experiment_id
 
 
+def log_dataset(images, labels, manifest: dict, context: str) -> None:
+    """Log the data a run used with `mlflow.log_input`, named and digested as in the data manifest."""
+    import warnings
+
+    import mlflow
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+
+    source = manifest["source"][0]
+    with warnings.catch_warnings():
+        # A local path resolves to two equivalent LocalArtifactDatasetSource classes; MLflow warns and picks one.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        dataset = mlflow.data.from_numpy(
+            images.reshape(len(images), -1),
+            targets=labels,
+            source=HTTPDatasetSource(source) if source.startswith(("http://", "https://")) else source,
+            name=manifest["dataset"],
+            digest=manifest["digest"].split(":")[-1][:32],  # MLflow keeps at most 36 characters
+        )
+    mlflow.log_input(dataset, context=context)
+
+
 def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     """{"a": {"b": 1}} -> {"a.b": 1}, for MLflow params."""
     out: dict[str, object] = {}

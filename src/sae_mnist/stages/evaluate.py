@@ -103,7 +103,7 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
                 mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items()})
                 plots.log_figure(plots.reconstruction_grid({variant: arrays}), "reconstructions.png")
                 plots.log_figure(plots.feature_grid(arrays["features"], arrays["firing_frequency"], variant), "features.png")
-                plots.log_figure(plots.activation_histograms({variant: arrays["activation_sample"]}), "activations.png")
+                plots.log_figure(plots.activation_histograms({variant: arrays["activation_sample"]}, threshold), "activations.png")
 
     summary = {
         "dataset": manifest["dataset"],

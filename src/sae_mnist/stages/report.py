@@ -20,7 +20,6 @@ TABLE_COLUMNS = [
     ("l0", "L0", ".1f", "low"),
     ("code_size", "code size", ".0f", ""),
     ("mean_activation", "mean act.", ".4f", ""),
-    ("rho_hat_mean", "mean ρ̂", ".4f", ""),
     ("dead_fraction", "dead", ".3f", "low"),
     ("dense_fraction", "dense", ".3f", "low"),
     ("hoyer", "Hoyer", ".3f", "high"),
@@ -37,8 +36,7 @@ METRIC_DEFINITIONS = """\
 | PSNR dB | 10·log₁₀(1 / MSE), over the whole test set |
 | L0 | mean number of active code entries per test image; active means activation > {threshold} (for conv, every channel × position entry counts) |
 | code size | number of code entries per image (linear: hidden units; conv: channels × 7 × 7) |
-| mean act. | mean code activation over test images and entries |
-| mean ρ̂ | mean over code units of ρ̂ⱼ, unit j's mean activation on the test set (conv: per channel over images × positions); KL's target is ρ |
+| mean act. | mean code activation over test images and entries; equal to the mean over units of ρ̂ⱼ, unit j's mean activation (conv: per channel over images × positions), which KL drives toward ρ |
 | dead | fraction of code units (conv: channels) never active on any test image |
 | dense | fraction of code units (conv: channels) active on more than {dense_pct:g}% of test images |
 | Hoyer | mean per-image Hoyer sparsity (√n − ‖z‖₁/‖z‖₂)/(√n − 1): 1 for a one-hot code, 0 for a constant code; needs no threshold |
@@ -129,7 +127,7 @@ def run(metrics_dir: Path, eval_dir: Path, log_dir: Path, data_dir: Path, out_di
             first_seed = {n: next(iter(variants[n]["history"].values())) for n in names}
             plots.save(plots.loss_curves(first_seed, f"{arch}: reconstruction loss (first seed)"),
                        figures / f"loss-{arch}.png")
-            plots.save(plots.activation_histograms({n: variants[n]["arrays"]["activation_sample"] for n in names}),
+            plots.save(plots.activation_histograms({n: variants[n]["arrays"]["activation_sample"] for n in names}, threshold),
                        figures / f"activations-{arch}.png")
 
         md = []
@@ -177,6 +175,11 @@ def run(metrics_dir: Path, eval_dir: Path, log_dir: Path, data_dir: Path, out_di
         md.append(METRIC_DEFINITIONS.format(threshold=threshold, dense_pct=100 * params.evaluate.dense_above))
 
         md.append("## L1 against KL, per architecture\n")
+        if n_seeds == 1:
+            md.append(
+                "> One seed and one penalty strength per variant: the differences below carry no uncertainty "
+                "estimate, and a sparser variant usually reconstructs worse, so compare FVU only together with L0.\n"
+            )
         for arch in ARCHITECTURES:
             l1, kl = variants.get(f"{arch}-l1"), variants.get(f"{arch}-kl")
             if l1 is None or kl is None:

@@ -74,15 +74,7 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, log_dir: 
                         }
                     )
                 )
-                flat_images = split.images[: len(images)].reshape(len(images), -1)
-                dataset = mlflow.data.from_numpy(
-                    flat_images,
-                    targets=split.labels[: len(images)],
-                    source=manifest["source"][0],
-                    name=manifest["dataset"],
-                    digest=manifest["digest"].split(":")[-1][:32],
-                )
-                mlflow.log_input(dataset, context="training")
+                tracking.log_dataset(split.images[: len(images)], split.labels[: len(images)], manifest, "training")
 
                 def log_epoch(row: dict) -> None:
                     losses = {k: v for k, v in row.items() if k not in ("epoch", "step")}
