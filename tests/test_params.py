@@ -26,6 +26,7 @@ CASES = {
     "penalty.l1.linear.lam": (lambda p: p["penalty"]["l1"]["linear"].update(lam=-0.1), "greater than or equal to 0"),
     "penalty.kl.conv.beta": (lambda p: p["penalty"]["kl"]["conv"].update(beta=-1), "greater than or equal to 0"),
     "penalty.kl.linear.rho": (lambda p: p["penalty"]["kl"]["linear"].update(rho=1.5), "less than 1"),
+    "penalty.l1.conv.lam": (lambda p: p["penalty"]["l1"]["conv"].update(lam=float("inf")), "finite number"),
     "train.batch_size": (lambda p: p["train"].update(batch_size=0), "greater than or equal to 1"),
     "model.linear.hidden": (lambda p: p["model"]["linear"].update(hidden=0), "greater than or equal to 1"),
     "train.lr": (lambda p: p["train"].update(lr=0), "greater than 0"),

