@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import http.server
+import os
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MIRROR = REPO.parent / "shared" / "data" / "mnist"
@@ -80,3 +83,18 @@ def copy_repo(dest: Path) -> Path:
     subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "copy"],
                    cwd=dest, check=True)
     return dest
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for stage and DVC processes: this interpreter's tools first, no user overrides."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("MNIST_MIRROR", "MLFLOW_TRACKING_URI", "DVC_ROOT")}
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    environment["PYTHONUNBUFFERED"] = "1"
+    return {**environment, **extra}
+
+
+def edit_params(repo: Path, edit: Callable[[dict], None]) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    edit(params)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))

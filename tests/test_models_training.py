@@ -8,7 +8,7 @@ import torch
 from sae_mnist.models import ConvSAE, LinearSAE, unit_means
 from sae_mnist.params import TrainParams
 from sae_mnist.penalties import KLPenalty, L1Penalty
-from sae_mnist.training import TrainingDiverged, seed_everything, train_model
+from sae_mnist.training import Checkpoint, TrainingDiverged, seed_everything, train_model
 
 PARAMS = TrainParams(epochs=2, batch_size=32, lr=3e-3, threads=1)
 
@@ -62,5 +62,55 @@ def test_training_reduces_the_loss():
 
 def test_divergence_stops_with_a_clear_message():
     model = LinearSAE(8, "relu")
-    with pytest.raises(TrainingDiverged, match="linear-x seed 0: loss is not finite at epoch 1"):
+    with pytest.raises(TrainingDiverged, match="linear-x seed 0: loss became NaN or infinite at epoch 1, step 1;"):
         train_model(model, L1Penalty(float("inf")), images(), PARAMS, 0, torch.device("cpu"), desc="linear-x seed 0")
+
+
+def test_divergence_names_the_first_bad_step():
+    seed_everything(0)
+    model = LinearSAE(8, "relu")
+    huge = TrainParams(epochs=2, batch_size=32, lr=1e30, threads=1)
+    with pytest.raises(TrainingDiverged, match=r"at epoch 1, step [23];"):
+        train_model(model, L1Penalty(0.1), images(), huge, 0, torch.device("cpu"))
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("arch", ["linear", "conv"])
+def test_resume_from_checkpoint_gives_the_same_weights(tmp_path, arch):
+    torch.set_num_threads(1)
+    params = TrainParams(epochs=3, batch_size=32, lr=3e-3, threads=1)
+    make = (lambda: LinearSAE(16, "relu")) if arch == "linear" else (lambda: ConvSAE(4, "sigmoid"))
+    penalty = L1Penalty(0.1) if arch == "linear" else KLPenalty(1.0, 0.05)
+
+    seed_everything(0)
+    straight = make()
+    expected = train_model(straight, penalty, images(), params, 0, torch.device("cpu"))
+
+    checkpoint = Checkpoint(tmp_path / "seed-0.pt", key="config-a")
+
+    def crash_after_epoch_2(row):
+        if row["epoch"] == 2:
+            raise Interrupted
+
+    seed_everything(0)
+    with pytest.raises(Interrupted):
+        train_model(make(), penalty, images(), params, 0, torch.device("cpu"), on_epoch=crash_after_epoch_2,
+                    checkpoint=checkpoint)
+    assert checkpoint.load()["step"] == 2 * 3
+
+    seed_everything(123)  # a fresh process would initialise differently: the checkpoint must win
+    resumed = make()
+    replayed = []
+    result = train_model(resumed, penalty, images(), params, 0, torch.device("cpu"), on_epoch=replayed.append,
+                         checkpoint=checkpoint)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert [r["loss"] for r in result.history] == [r["loss"] for r in expected.history]
+    assert [r["epoch"] for r in replayed] == [1, 2, 3]
+
+    assert Checkpoint(tmp_path / "seed-0.pt", key="config-b").load() is None  # another configuration
+    (tmp_path / "seed-0.pt").write_bytes(b"cut short")
+    assert checkpoint.load() is None

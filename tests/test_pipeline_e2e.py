@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
 
 from sae_mnist.data import FALLBACK_DATASET, UPGRADE_COMMAND
-from tests.conftest import copy_repo
+from tests.conftest import copy_repo, edit_params, subprocess_env
 
 pytestmark = pytest.mark.e2e
 
@@ -35,26 +32,13 @@ def tiny(params: dict) -> None:
     params["model"]["conv"]["channels"] = 4
 
 
-def env() -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if k not in ("MNIST_MIRROR", "MLFLOW_TRACKING_URI", "DVC_ROOT")}
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
-    return environment
-
-
 def dvc(repo: Path, *args: str, extra_env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        ["dvc", *args], cwd=repo, env={**env(), **(extra_env or {})}, capture_output=True, text=True, timeout=1200
+        ["dvc", *args], cwd=repo, env=subprocess_env(**(extra_env or {})), capture_output=True, text=True, timeout=1200
     )
     if check and result.returncode != 0:
         pytest.fail(f"dvc {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
-
-
-def edit_params(repo: Path, edit) -> None:
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    edit(params)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +125,17 @@ def test_penalty_params_rerun_only_their_stages(run):
         assert changed == ["evaluate@linear-kl", "report", "train@linear-kl"]
     finally:
         (repo / "params.yaml").write_text(original)
+
+
+def test_rerun_gives_identical_metrics(run):
+    repo, _ = run
+    subprocess.run(["git", "add", "metrics"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "first run"],
+                   cwd=repo, check=True)
+    for stage in ("train@linear-l1", "evaluate@linear-l1", "train@conv-kl", "evaluate@conv-kl"):
+        dvc(repo, "repro", "--force", "--single-item", stage)
+    assert dvc(repo, "metrics", "diff", "--json").stdout.strip() in ("", "{}")
+    assert "train_wall_time_s" not in json.loads((repo / "metrics/linear-l1.json").read_text())
 
 
 def test_mirror_upgrades_the_fallback(run, mnist_mirror, serve):

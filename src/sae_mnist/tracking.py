@@ -9,12 +9,23 @@ repository even when a stage runs in a temporary copy (`dvc exp run --temp`,
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+
+from .errors import BenchmarkError
 
 # MLflow's usage telemetry would try to reach the network; this benchmark runs offline.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# A tracking server that does not answer must fail the stage in seconds, not after minutes of retries.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 STORE_FILE = "mlflow.db"
+
+
+class TrackingUnavailable(BenchmarkError):
+    """The MLflow tracking store does not answer."""
+
 ARTIFACT_DIR = "mlruns"
 
 
@@ -51,7 +62,14 @@ def init_store(experiment: str) -> str:
     root = repo_root()
     with FileLock(str(root / f"{STORE_FILE}.lock"), timeout=600):
         client = mlflow.MlflowClient(uri)
-        found = client.get_experiment_by_name(experiment)
+        try:
+            found = client.get_experiment_by_name(experiment)
+        except Exception as e:  # MLflow raises several types for an unreachable or broken store
+            raise TrackingUnavailable(
+                f"the MLflow tracking store {uri} does not answer ({type(e).__name__}: {str(e)[:300]}). "
+                "Start that server, or unset MLFLOW_TRACKING_URI to use the local store "
+                f"sqlite:///{root / STORE_FILE}."
+            ) from None
         if found is not None:
             experiment_id = found.experiment_id
         else:
@@ -62,6 +80,45 @@ def init_store(experiment: str) -> str:
             )
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def process_tags() -> dict[str, str]:
+    """Which process owns a run, so a later stage can tell a live run from one whose process was killed."""
+    return {"host": socket.gethostname(), "pid": str(os.getpid())}
+
+
+def fail_abandoned_runs(experiment_id: str, dvc_stage: str) -> list[str]:
+    """Mark FAILED the RUNNING runs of `dvc_stage` whose process on this host is gone (killed, e.g. SIGKILL).
+
+    Runs that end by an exception are marked FAILED by MLflow itself; a killed process cannot
+    do that, so the next run of the same stage does it. Returns the run ids it marked.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"attributes.status = 'RUNNING' and tags.dvc_stage = '{dvc_stage}'"
+    )
+    marked = []
+    for run in runs:
+        tags = run.data.tags
+        if tags.get("host") == socket.gethostname() and not _alive(int(tags.get("pid", "0"))):
+            client.set_terminated(run.info.run_id, status="FAILED")
+            marked.append(run.info.run_id)
+            print(f"marked abandoned MLflow run {run.info.run_id} ({run.info.run_name}) FAILED", flush=True)
+    return marked
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def log_dataset(images, labels, manifest: dict, context: str) -> None:

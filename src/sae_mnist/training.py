@@ -7,10 +7,11 @@ seed, so a run on CPU is bitwise reproducible for a fixed seed and thread count.
 
 from __future__ import annotations
 
-import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -63,6 +64,7 @@ def train_model(
     device: torch.device,
     on_epoch: Callable[[dict], None] | None = None,
     desc: str = "train",
+    checkpoint: Checkpoint | None = None,
 ) -> TrainResult:
     x_all = to_float_images(images, device)
     n = len(x_all)
@@ -70,11 +72,21 @@ def train_model(
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
     order = torch.Generator().manual_seed(seed)
     history: list[dict] = []
-    step = 0
-    started = time.perf_counter()
-    for epoch in range(1, params.epochs + 1):
+    step, done_seconds = 0, 0.0
+    if checkpoint is not None and (state := checkpoint.load()) is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        order.set_state(state["order"])
+        history, step, done_seconds = state["history"], state["step"], state["seconds"]
+        print(f"{desc}: resuming from the checkpoint after epoch {len(history)}", flush=True)
+        for row in history:
+            if on_epoch is not None:
+                on_epoch(row)
+    started = time.perf_counter() - done_seconds
+    for epoch in range(len(history) + 1, params.epochs + 1):
         permutation = torch.randperm(n, generator=order).to(device)
         totals: dict[str, torch.Tensor] = {}
+        first_bad_step = torch.tensor(-1, device=device)
         batches = range(0, n, params.batch_size)
         for start in tqdm(batches, desc=f"{desc} epoch {epoch}/{params.epochs}", unit="batch", mininterval=2, leave=False):
             x = x_all[permutation[start : start + params.batch_size]]
@@ -86,16 +98,56 @@ def train_model(
             optimizer.step()
             model.normalize_decoder()
             step += 1
-            # Sums stay on the device: no host sync per step.
+            # Sums and the divergence check stay on the device: no host sync per step.
+            first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(loss.detach()), step, first_bad_step)
             for name, value in {"loss": loss, **terms}.items():
                 totals[name] = totals.get(name, 0.0) + value.detach() * len(x)
+        if (bad := int(first_bad_step)) >= 0:
+            raise TrainingDiverged(
+                f"{desc}: loss became NaN or infinite at epoch {epoch}, step {bad}; no weights were written. "
+                "Lower train.lr or the penalty strength."
+            )
         row = {"epoch": epoch, "step": step}
         row.update({name: total.item() / n for name, total in totals.items()})
         row["seconds"] = time.perf_counter() - started
-        if not all(math.isfinite(v) for v in row.values()):
-            raise TrainingDiverged(f"{desc}: loss is not finite at epoch {epoch} (step {step}): {row}")
         history.append(row)
+        if checkpoint is not None:
+            checkpoint.save({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "order": order.get_state(),
+                "history": history, "step": step, "seconds": row["seconds"],
+            })
         if on_epoch is not None:
             on_epoch(row)
     wall = time.perf_counter() - started
     return TrainResult(history=history, wall_time_s=wall, samples_per_s=n * params.epochs / wall)
+
+
+class Checkpoint:
+    """The training state after the last finished epoch, so an interrupted run resumes where it stopped.
+
+    `key` names everything the run depends on (variant, seed, params, data digest); a checkpoint
+    written under another key is ignored, so a changed configuration never resumes a stale run.
+    Resuming on CPU gives the same final weights as an uninterrupted run.
+    """
+
+    def __init__(self, path: Path, key: str):
+        self.path, self.key = Path(path), key
+
+    def load(self) -> dict | None:
+        if not self.path.is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as e:  # a file cut short by a crash: start over
+            print(f"WARNING: ignoring unreadable checkpoint {self.path}: {e}", flush=True)
+            return None
+        return state if state.get("key") == self.key else None
+
+    def save(self, state: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        torch.save({**state, "key": self.key}, tmp)
+        os.replace(tmp, self.path)  # atomic: a kill mid-save leaves the previous checkpoint
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -3,7 +3,8 @@
 Writes `<eval_dir>/seed-<s>.json` (metrics and provenance), `<eval_dir>/seed-<s>.npz`
 (what the report plots: reconstructions, decoder features, firing frequencies, an
 activation sample), and `<metrics_file>`: the mean over seeds, for `dvc metrics show`.
-The test metrics are also logged to the seed's MLflow training run.
+The test metrics are also logged to the seed's MLflow training run. Timing metrics are in the
+per-seed files and MLflow only, so that the metrics file is identical between reruns.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from ..params import load_params
 
 N_RECONSTRUCTIONS = 10  # the first test images, shown originals over reconstructions
 ACTIVATION_SAMPLE = 50_000  # code entries kept for the activation histogram
+# Wall-clock measurements differ on every run: they stay out of the DVC metrics file, so that
+# `dvc metrics diff` between two runs of the same code, params and data is empty.
+TIMING_METRICS = ("train_wall_time_s", "train_samples_per_s")
 
 
 def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir: Path, metrics_file: Path,
@@ -108,7 +112,7 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
     summary = {
         "dataset": manifest["dataset"],
         "n_seeds": len(per_seed),
-        **{k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]},
+        **{k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0] if k not in TIMING_METRICS},
     }
     write_json(metrics_file, summary)
     print(f"{variant}: " + ", ".join(f"{k}={v:.4g}" for k, v in summary.items() if isinstance(v, float)), flush=True)

@@ -73,11 +73,15 @@ def _load_variants(metrics_dir: Path, eval_dir: Path, log_dir: Path) -> dict[str
             if not summary_path.is_file():
                 continue
             seeds = sorted(eval_dir.joinpath(name).glob("seed-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+            per_seed = [json.loads(p.read_text()) for p in seeds]
+            summary = json.loads(summary_path.read_text())
+            for key in ("train_wall_time_s", "train_samples_per_s"):  # kept out of the DVC metrics file
+                summary[key] = float(np.mean([s["metrics"][key] for s in per_seed]))
             variants[name] = {
                 "arch": arch,
                 "penalty": penalty,
-                "summary": json.loads(summary_path.read_text()),
-                "seeds": [json.loads(p.read_text()) for p in seeds],
+                "summary": summary,
+                "seeds": per_seed,
                 "arrays": dict(np.load(eval_dir / name / f"{seeds[0].stem}.npz")),
                 "history": {p.stem: pd.read_csv(p) for p in sorted((log_dir / name).glob("seed-*.csv"))},
             }

@@ -6,9 +6,13 @@ Writes, per seed, `<model_dir>/seed-<s>.pt` (state_dict), `<model_dir>/seed-<s>.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..params import load_params
+
+# Per-epoch training state, outside every DVC output so that it survives a crash (git- and DVC-ignored).
+CHECKPOINT_DIR = Path(".checkpoints")
 
 
 def variant_name(arch: str, penalty: str) -> str:
@@ -27,7 +31,7 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, log_dir: 
     from ..models import build_model, count_parameters
     from ..penalties import build_penalty
     from ..provenance import environment, git_commit
-    from ..training import seed_everything, select_device, train_model
+    from ..training import Checkpoint, seed_everything, select_device, train_model
 
     variant = variant_name(arch, penalty_name)
     manifest = read_manifest(data_dir)
@@ -36,11 +40,13 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, log_dir: 
     torch.set_num_threads(params.train.threads)
     device = select_device(params.train.device)
     penalty = build_penalty(penalty_name, arch, params.penalty)
-    tracking.init_store(params.tracking.experiment)
+    experiment_id = tracking.init_store(params.tracking.experiment)
+    tracking.fail_abandoned_runs(experiment_id, f"train@{variant}")
     env, commit = environment(device), git_commit()
     penalty_params = params.penalty.of(penalty_name, arch).model_dump()
     model_params = getattr(params.model, arch).model_dump()
 
+    finished = []
     with staged_dir(model_dir) as model_out, staged_dir(log_dir) as log_out:
         for seed in params.seeds:
             seed_everything(seed)
@@ -58,6 +64,7 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, log_dir: 
                 "data_digest": manifest["digest"],
                 "data_source": ", ".join(manifest["source"]),
                 "device": env["device"],
+                **tracking.process_tags(),
             }
             with mlflow.start_run(run_name=f"{variant}-seed{seed}", tags=tags) as mlflow_run:
                 mlflow.log_params(
@@ -82,9 +89,13 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, log_dir: 
                     shown = " ".join(f"{k}={v:.4g}" for k, v in losses.items())
                     print(f"{variant} seed {seed} epoch {row['epoch']}/{params.train.epochs}: {shown}", flush=True)
 
-                result = train_model(
-                    model, penalty, images, params.train, seed, device, on_epoch=log_epoch, desc=f"{variant} seed {seed}"
+                checkpoint = Checkpoint(
+                    CHECKPOINT_DIR / variant / f"seed-{seed}.pt",
+                    key=json.dumps([variant, seed, model_params, penalty_params, params.train.model_dump(),
+                                    manifest["digest"]], sort_keys=True),
                 )
+                result = train_model(model, penalty, images, params.train, seed, device, on_epoch=log_epoch,
+                                     desc=f"{variant} seed {seed}", checkpoint=checkpoint)
                 weights = model_out / f"seed-{seed}.pt"
                 torch.save({k: v.cpu() for k, v in model.state_dict().items()}, weights)
                 history = pd.DataFrame(result.history)
@@ -113,3 +124,6 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, log_dir: 
                         "environment": env,
                     },
                 )
+                finished.append(checkpoint)
+    for checkpoint in finished:  # only once every output is in place
+        checkpoint.remove()

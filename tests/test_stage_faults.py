@@ -1,0 +1,148 @@
+"""Faults in real stage processes: bad params, divergence, SIGKILL, SIGTERM, an absent tracking server,
+and two stages logging to one SQLite store at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from tests.conftest import copy_repo, edit_params, subprocess_env
+
+pytestmark = pytest.mark.e2e
+
+
+def train_cmd(variant: str) -> list[str]:
+    arch, penalty = variant.split("-")
+    return [sys.executable, "pipeline/train.py", "--arch", arch, "--penalty", penalty, "--data", "data/mnist",
+            "--models", f"models/{variant}", "--logs", f"logs/train/{variant}"]
+
+
+def small(params: dict) -> None:
+    params["download"].update(mirror=None, mirrors=[])
+    params["train"].update(epochs=4, threads=1)
+    params["model"]["linear"]["hidden"] = 256
+    params["model"]["conv"]["channels"] = 4
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("faults"))
+    edit_params(repo, small)
+    subprocess.run(["dvc", "repro", "download"], cwd=repo, env=subprocess_env(), check=True, capture_output=True)
+    return repo
+
+
+def runs(repo: Path, variant: str):
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("sae-mnist")
+    if experiment is None:
+        return client, []
+    found = client.search_runs([experiment.experiment_id], filter_string=f"tags.variant = '{variant}'",
+                               order_by=["attributes.start_time ASC"])
+    return client, found
+
+
+def test_invalid_params_stop_before_any_work(repo, tmp_path):
+    bad = tmp_path / "params.yaml"
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["penalty"]["kl"]["linear"]["rho"] = 1.5
+    bad.write_text(yaml.safe_dump(params))
+    started = time.monotonic()
+    result = subprocess.run(train_cmd("linear-kl") + ["--params", str(bad)], cwd=repo, env=subprocess_env(),
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "penalty.kl.linear.rho: Input should be less than 1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (repo / "models/linear-kl").exists() and not (repo / "mlflow.db").exists()
+    assert time.monotonic() - started < 15
+
+
+def test_unreachable_tracking_server_fails_fast(repo):
+    started = time.monotonic()
+    result = subprocess.run(train_cmd("linear-none"), cwd=repo, env=subprocess_env(MLFLOW_TRACKING_URI="http://127.0.0.1:9"),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "MLflow tracking store http://127.0.0.1:9 does not answer" in result.stderr
+    assert "unset MLFLOW_TRACKING_URI" in result.stderr
+    assert time.monotonic() - started < 30
+    assert not (repo / "models/linear-none").exists()
+
+
+def test_divergence_fails_the_run_and_writes_no_weights(repo, tmp_path):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"]["lr"] = 1e30
+    diverging = tmp_path / "params.yaml"
+    diverging.write_text(yaml.safe_dump(params))
+    result = subprocess.run(train_cmd("conv-l1") + ["--params", str(diverging)], cwd=repo, env=subprocess_env(),
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "conv-l1 seed 0: loss became NaN or infinite at epoch 1, step" in result.stderr
+    assert not (repo / "models/conv-l1").exists() and not (repo / "models/.conv-l1.partial").exists()
+    _, found = runs(repo, "conv-l1")
+    assert [r.info.status for r in found] == ["FAILED"]
+
+
+def _start_and_wait_for(cmd, cwd, marker: str) -> subprocess.Popen:
+    process = subprocess.Popen(cmd, cwd=cwd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    for line in process.stdout:
+        if marker in line:
+            return process
+    pytest.fail(f"{cmd} ended before printing {marker!r}")
+
+
+def test_sigkill_leaves_no_output_and_the_next_repro_resumes(repo):
+    process = _start_and_wait_for(["dvc", "repro", "train@linear-l1"], repo, "linear-l1 seed 0 epoch 2/4: loss=")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (repo / "models/linear-l1").exists()
+    assert (repo / ".checkpoints/linear-l1/seed-0.pt").is_file()
+    status = json.loads(subprocess.run(["dvc", "status", "--json", "train@linear-l1"], cwd=repo, env=subprocess_env(),
+                                       capture_output=True, text=True, check=True).stdout)
+    assert "train@linear-l1" in status
+    _, found = runs(repo, "linear-l1")
+    assert [r.info.status for r in found] == ["RUNNING"]  # a killed process cannot close its run
+
+    result = subprocess.run(["dvc", "repro", "train@linear-l1"], cwd=repo, env=subprocess_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "resuming from the checkpoint after epoch 2" in result.stdout
+    assert "marked abandoned MLflow run" in result.stdout
+    assert (repo / "models/linear-l1/seed-0.pt").is_file()
+    assert list((repo / ".checkpoints/linear-l1").glob("*.pt")) == []
+    client, found = runs(repo, "linear-l1")
+    assert [r.info.status for r in found] == ["FAILED", "FINISHED"]
+    history = client.get_metric_history(found[1].info.run_id, "train_recon")
+    assert [m.step for m in history] == [1, 2, 3, 4]
+
+
+def test_sigterm_marks_the_run_failed(repo):
+    process = _start_and_wait_for(train_cmd("linear-kl"), repo, "linear-kl seed 0 epoch 1/4: loss=")
+    process.terminate()
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert not (repo / "models/linear-kl").exists() and not (repo / "models/.linear-kl.partial").exists()
+    _, found = runs(repo, "linear-kl")
+    assert [r.info.status for r in found] == ["FAILED"]
+
+
+def test_two_stages_log_to_one_sqlite_store_at_once(repo):
+    variants = ["conv-none", "conv-kl"]
+    processes = [subprocess.Popen(train_cmd(v), cwd=repo, env=subprocess_env(), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True) for v in variants]
+    for process in processes:
+        assert process.wait(timeout=600) == 0, process.stderr.read()
+    for variant in variants:
+        client, found = runs(repo, variant)
+        assert [r.info.status for r in found] == ["FINISHED"]
+        run = found[0]
+        for metric in ("train_recon", "train_loss"):
+            assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [1, 2, 3, 4]
+        assert {"train_wall_time_s", "n_params"} <= set(run.data.metrics)
