@@ -6,17 +6,22 @@ import platform
 import subprocess
 from importlib import metadata
 
+# The files that define how a number is computed. "-dirty" means one of them differs from the commit;
+# params are recorded on their own, and the pipeline's outputs (dvc.lock, metrics, reports) change by design.
+CODE_PATHS = ("src", "pipeline", "dvc.yaml", "pyproject.toml", "requirements.lock")
+
 PACKAGES = ("torch", "torchvision", "numpy", "dvc", "mlflow", "pandas", "matplotlib", "seaborn", "pydantic")
 
 
 def git_commit(cwd: str | None = None) -> str:
-    """HEAD's hash, with "-dirty" when tracked files differ from it; "unknown" outside git."""
+    """HEAD's hash, with "-dirty" when tracked code (CODE_PATHS) differs from it; "unknown" outside git."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, check=True
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+            cwd=cwd, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

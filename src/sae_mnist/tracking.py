@@ -21,12 +21,11 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 STORE_FILE = "mlflow.db"
+ARTIFACT_DIR = "mlruns"
 
 
 class TrackingUnavailable(BenchmarkError):
     """The MLflow tracking store does not answer."""
-
-ARTIFACT_DIR = "mlruns"
 
 
 def repo_root() -> Path:
@@ -113,11 +112,11 @@ def _alive(pid: int) -> bool:
     if pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # exists, owned by another user
+        pass
     return True
 
 
