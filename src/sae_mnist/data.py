@@ -208,8 +208,9 @@ def fetch(source: str, filename: str, timeout: float, max_bytes: int) -> bytes:
             ctype = response.headers.get("Content-Type", "")
             if "html" in ctype.lower():
                 raise DataError(f"{filename}: {url} answered an HTML page (Content-Type {ctype!r}), not gzip data")
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
+            length = response.headers.get("Content-Length", "")
+            declared = int(length) if length.isdigit() else None
+            if declared is not None and declared > max_bytes:
                 raise DataError(f"{filename}: {url} announces {declared} bytes, far more than the file's size")
             while chunk := response.read1(1 << 16):  # what has arrived, so a stall is seen mid-file
                 received += chunk
@@ -220,7 +221,7 @@ def fetch(source: str, filename: str, timeout: float, max_bytes: int) -> bytes:
                         f"{filename}: {url} too slow: {len(received)} bytes after "
                         f"{READ_DEADLINE_FACTOR * timeout:g} s (download.timeout_s x {READ_DEADLINE_FACTOR})"
                     )
-            if declared and declared.isdigit() and len(received) < int(declared):
+            if declared is not None and len(received) < declared:
                 raise MirrorUnreachable(
                     f"{filename}: {url} cut off mid-file after {len(received)} of {declared} bytes"
                 )

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..params import ARCHITECTURES, PENALTIES, load_params
+from .evaluate import TIMING_METRICS
 
 # (metric, label, format, better): better is "low", "high" or "" (no direction).
 TABLE_COLUMNS = [
@@ -75,7 +76,7 @@ def _load_variants(metrics_dir: Path, eval_dir: Path, log_dir: Path) -> dict[str
             seeds = sorted(eval_dir.joinpath(name).glob("seed-*.json"), key=lambda p: int(p.stem.split("-")[1]))
             per_seed = [json.loads(p.read_text()) for p in seeds]
             summary = json.loads(summary_path.read_text())
-            for key in ("train_wall_time_s", "train_samples_per_s"):  # kept out of the DVC metrics file
+            for key in TIMING_METRICS:  # kept out of the DVC metrics file; averaged here from the seeds
                 summary[key] = float(np.mean([s["metrics"][key] for s in per_seed]))
             variants[name] = {
                 "arch": arch,
