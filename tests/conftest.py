@@ -72,7 +72,7 @@ def copy_repo(dest: Path) -> Path:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    for generated in ("dvc.lock", "metrics", "logs", "reports"):
+    for generated in ("dvc.lock", "metrics", "logs", "reports", "sweep", "baselines"):
         target = dest / generated
         if target.is_dir():
             shutil.rmtree(target)

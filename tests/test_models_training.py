@@ -30,6 +30,24 @@ def test_shapes_and_unit_norm_decoder(model, code_shape):
         assert ((z > 0) & (z < 1)).all()
 
 
+def test_conv_matmul_path_equals_torch_convolutions():
+    """ConvSAE runs its conv layers as unfold/fold matmuls for speed; values and gradients must match F.conv2d."""
+    torch.manual_seed(0)
+    model = ConvSAE(6, "relu")
+    with torch.no_grad():  # non-zero biases, so their placement is checked too
+        model.encoder.bias.uniform_(-0.5, 0.5)
+        model.decoder.bias.fill_(0.3)
+    x = torch.rand(3, 1, 28, 28)
+    x_hat, z = model(x)
+    z_ref = torch.relu(torch.nn.functional.conv2d(x, model.encoder.weight, model.encoder.bias, stride=4, padding=2))
+    x_ref = torch.nn.functional.conv_transpose2d(z_ref, model.decoder.weight, model.decoder.bias, stride=4, padding=2)
+    assert torch.allclose(z, z_ref, atol=1e-5) and torch.allclose(x_hat, x_ref, atol=1e-5)
+    grads = torch.autograd.grad(x_hat.square().sum(), [model.encoder.weight, model.decoder.weight])
+    grads_ref = torch.autograd.grad(x_ref.square().sum(), [model.encoder.weight, model.decoder.weight])
+    for g, g_ref in zip(grads, grads_ref):
+        assert torch.allclose(g, g_ref, rtol=1e-4, atol=1e-4)
+
+
 def train_once(arch, seed=0):
     seed_everything(seed)
     model = LinearSAE(16, "relu") if arch == "linear" else ConvSAE(4, "sigmoid")

@@ -37,6 +37,10 @@ CASES = {
     "model.mlp": (lambda p: p["model"].update(mlp={"hidden": 3}), "unknown key"),
     "seeds": (lambda p: p.update(seeds=[1, 1]), "distinct"),
     "evaluate": (lambda p: p.pop("evaluate"), "Field required"),
+    "sweep.kl.conv.rho.1": (lambda p: p["sweep"]["kl"]["conv"].update(rho=[0.01, 1.0]), "less than 1"),
+    "sweep.l1.linear.lam.0": (lambda p: p["sweep"]["l1"]["linear"].update(lam=[-1.0]), "greater than or equal to 0"),
+    "sweep.kl.linear.beta": (lambda p: p["sweep"]["kl"]["linear"].update(beta=[1.0, 1.0]), "distinct"),
+    "probe.max_iter": (lambda p: p["probe"].update(max_iter=0), "greater than or equal to 1"),
 }
 
 
@@ -56,3 +60,15 @@ def test_unreadable_params(tmp_path):
     bad.write_text("seeds: [0\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_sweep_points_put_the_default_first_and_sweep_beta_and_rho_apart():
+    from sae_mnist.params import KLParams, KLSweep, L1Params, L1Sweep, SweepParams
+
+    sweep = SweepParams(
+        l1={"linear": L1Sweep(lam=[0.1, 0.3]), "conv": L1Sweep(lam=[1.0])},
+        kl={"linear": KLSweep(beta=[0.5, 2.0], rho=[0.01]), "conv": KLSweep(beta=[1.0], rho=[0.1])},
+    )
+    assert sweep.points("l1", L1Params(lam=0.3), "linear") == [L1Params(lam=0.3), L1Params(lam=0.1)]
+    assert sweep.points("kl", KLParams(beta=2.0, rho=0.05), "linear") == [
+        KLParams(beta=2.0, rho=0.05), KLParams(beta=0.5, rho=0.05), KLParams(beta=2.0, rho=0.01)]

@@ -48,3 +48,15 @@ def test_kl_is_finite_at_saturated_activations():
 def test_activations_and_no_penalty():
     assert NoPenalty()(torch.ones(2, 2)) == {}
     assert (NoPenalty.activation, L1Penalty.activation, KLPenalty.activation) == ("relu", "relu", "sigmoid")
+
+
+def test_kl_starts_code_units_at_the_target_mean_activation():
+    from sae_mnist.models import ConvSAE, LinearSAE
+
+    penalty = KLPenalty(beta=1.0, rho=0.05)
+    assert penalty.code_bias_init == pytest.approx(math.log(0.05 / 0.95))
+    assert L1Penalty(lam=1.0).code_bias_init is None and NoPenalty().code_bias_init is None
+    for model in (LinearSAE(8, "sigmoid"), ConvSAE(3, "sigmoid")):
+        model.init_code_bias(penalty.code_bias_init)
+        _, z = model(torch.zeros(2, 1, 28, 28))  # zero input: the code is sigmoid(bias) everywhere
+        assert torch.allclose(z, torch.full_like(z, 0.05), atol=1e-6)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 
 from sae_mnist.data import FALLBACK_DATASET, UPGRADE_COMMAND
 from tests.conftest import copy_repo, edit_params, subprocess_env
@@ -22,14 +23,22 @@ from tests.conftest import copy_repo, edit_params, subprocess_env
 pytestmark = pytest.mark.e2e
 
 VARIANTS = [f"{a}-{p}" for a in ("linear", "conv") for p in ("none", "l1", "kl")]
+SWEPT = [f"{a}-{p}" for a in ("linear", "conv") for p in ("l1", "kl")]
 EPOCHS = 2
+SEEDS = [0, 1]
 
 
 def tiny(params: dict) -> None:
+    params["seeds"] = SEEDS
     params["download"].update(mirror=None, mirrors=[])
     params["train"].update(epochs=EPOCHS, max_samples=600, threads=1)
     params["model"]["linear"]["hidden"] = 32
     params["model"]["conv"]["channels"] = 4
+    for arch in ("linear", "conv"):  # one extra lam; one extra beta and one extra rho
+        params["sweep"]["l1"][arch] = {"lam": [params["penalty"]["l1"][arch]["lam"] * 4]}
+        kl = params["penalty"]["kl"][arch]
+        params["sweep"]["kl"][arch] = {"beta": [kl["beta"] * 4], "rho": [kl["rho"] / 2]}
+    params["probe"].update(max_iter=20, pca_components=10)
 
 
 def dvc(repo: Path, *args: str, extra_env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -52,7 +61,8 @@ def run(tmp_path_factory):
 def test_every_stage_is_listed(run):
     repo, _ = run
     names = dvc(repo, "stage", "list", "--name-only").stdout.split()
-    expected = ["download", "report"] + [f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS]
+    expected = ["download", "baselines", "report"] + [f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS]
+    expected += [f"sweep@{v}" for v in SWEPT]
     assert sorted(names) == sorted(expected)
 
 
@@ -87,12 +97,18 @@ def test_metrics_and_plots_are_declared(run, tmp_path):
 def test_report_has_every_section_and_figure(run):
     repo, _ = run
     report = (repo / "reports/report.md").read_text()
-    for heading in ("## All variants", "## L1 against KL", "### linear", "### conv", "## Reconstructions",
-                    "## Learned features", "## Provenance"):
+    for heading in ("## Verdict at matched sparsity", "## All variants", "## L1 against KL", "### linear", "### conv",
+                    "## Matched sparsity", "## Linear probes", "## Features", "## Reconstructions", "## How to cite"):
         assert heading in report
-    for link in [line.split("(", 1)[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]:
+    links = [line.split("(", 1)[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
+    for link in links:
         assert (repo / "reports" / link).is_file(), link
-    assert "git commit" in report and "sha256:" in report
+    assert {"figures/frontier-linear.png", "figures/frontier-conv.png", "figures/rho-hat.png"} <= set(links)
+    assert "git commit" in report and "sha256:" in report and "Welch p" in report
+    for arch in ("linear", "conv"):  # a generated verdict line per architecture
+        assert any(line.startswith(f"- {arch}: ") for line in report.splitlines())
+    html = (repo / "reports/report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(links) and 'src="figures/' not in html
 
 
 def test_mlflow_holds_one_run_per_variant_with_history(run):
@@ -101,19 +117,35 @@ def test_mlflow_holds_one_run_per_variant_with_history(run):
     experiment = client.get_experiment_by_name("sae-mnist")
     assert experiment.artifact_location == (repo / "mlruns" / "sae-mnist").as_uri()
     runs = client.search_runs([experiment.experiment_id])
-    assert sorted(r.info.run_name for r in runs) == sorted(f"{v}-seed0" for v in VARIANTS)
+    main = [r for r in runs if r.data.tags["dvc_stage"].startswith("train@")]
+    assert sorted(r.info.run_name for r in main) == sorted(f"{v}-seed{s}" for v in VARIANTS for s in SEEDS)
     manifest = json.loads((repo / "data/mnist/manifest.json").read_text())
     for r in runs:
         assert r.info.status == "FINISHED"
         variant = r.data.tags["variant"]
         assert r.data.tags["dataset"] == FALLBACK_DATASET and r.data.tags["data_digest"] == manifest["digest"]
-        assert r.data.tags["dvc_stage"] == f"train@{variant}" and len(r.data.tags["git_commit"]) >= 40
+        assert len(r.data.tags["git_commit"]) >= 40
         history = client.get_metric_history(r.info.run_id, "train_recon")
         assert [m.step for m in history] == list(range(1, EPOCHS + 1))
         assert "test_fvu" in r.data.metrics and r.data.params["penalty"] == variant.split("-")[1]
         assert r.inputs.dataset_inputs[0].dataset.name == FALLBACK_DATASET
+    for r in main:
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
-        assert {"model", "loss_curves.png", "reconstructions.png", "features.png"} <= artifacts
+        assert {"model", "reconstructions.png", "features.png"} <= artifacts
+    # Sweep: one run per extra setting, on the first seed, its strength logged as a param.
+    sweep = sorted((r.data.tags["variant"], r.data.tags["setting"]) for r in runs if r not in main)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    expected = []
+    for arch in ("linear", "conv"):
+        expected.append((f"{arch}-l1", f"lam={params['sweep']['l1'][arch]['lam'][0]:g}"))
+        kl = params["penalty"]["kl"][arch]
+        expected.append((f"{arch}-kl", f"beta={params['sweep']['kl'][arch]['beta'][0]:g},rho={kl['rho']:g}"))
+        expected.append((f"{arch}-kl", f"beta={kl['beta']:g},rho={params['sweep']['kl'][arch]['rho'][0]:g}"))
+    assert sweep == sorted(expected)
+    for r in runs:
+        if r not in main:
+            assert r.data.tags["seed"] == "0" and r.data.tags["dvc_stage"] == f"sweep@{r.data.tags['variant']}"
+            assert {"penalty_params.lam"} <= set(r.data.params) or {"penalty_params.beta", "penalty_params.rho"} <= set(r.data.params)
 
 
 def test_penalty_params_rerun_only_their_stages(run):
@@ -122,7 +154,11 @@ def test_penalty_params_rerun_only_their_stages(run):
     try:
         edit_params(repo, lambda p: p["penalty"]["kl"]["linear"].update(beta=0.123))
         changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
-        assert changed == ["evaluate@linear-kl", "report", "train@linear-kl"]
+        assert changed == ["evaluate@linear-kl", "report", "sweep@linear-kl", "train@linear-kl"]
+        (repo / "params.yaml").write_text(original)
+        edit_params(repo, lambda p: p["sweep"]["l1"]["conv"].update(lam=[0.5, 2.0]))
+        changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
+        assert changed == ["report", "sweep@conv-l1"]
     finally:
         (repo / "params.yaml").write_text(original)
 

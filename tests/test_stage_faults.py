@@ -27,6 +27,7 @@ def train_cmd(variant: str) -> list[str]:
 
 
 def small(params: dict) -> None:
+    params["seeds"] = [0]  # one MLflow run per training stage
     params["download"].update(mirror=None, mirrors=[])
     params["train"].update(epochs=4, threads=1)
     params["model"]["linear"]["hidden"] = 256
@@ -85,7 +86,7 @@ def test_divergence_fails_the_run_and_writes_no_weights(repo, tmp_path):
     result = subprocess.run(train_cmd("conv-l1") + ["--params", str(diverging)], cwd=repo, env=subprocess_env(),
                             capture_output=True, text=True)
     assert result.returncode == 2
-    assert "conv-l1 seed 0: loss became NaN or infinite at epoch 1, step" in result.stderr
+    assert "conv-l1-seed0: loss became NaN or infinite at epoch 1, step" in result.stderr
     assert not (repo / "models/conv-l1").exists() and not (repo / "models/.conv-l1.partial").exists()
     _, found = runs(repo, "conv-l1")
     assert [r.info.status for r in found] == ["FAILED"]
@@ -101,11 +102,11 @@ def _start_and_wait_for(cmd, cwd, marker: str) -> subprocess.Popen:
 
 
 def test_sigkill_leaves_no_output_and_the_next_repro_resumes(repo):
-    process = _start_and_wait_for(["dvc", "repro", "train@linear-l1"], repo, "linear-l1 seed 0 epoch 2/4: loss=")
+    process = _start_and_wait_for(["dvc", "repro", "train@linear-l1"], repo, "linear-l1-seed0 epoch 2/4: loss=")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (repo / "models/linear-l1").exists()
-    assert (repo / ".checkpoints/linear-l1/seed-0.pt").is_file()
+    assert (repo / ".checkpoints/linear-l1/linear-l1-seed0.pt").is_file()
     status = json.loads(subprocess.run(["dvc", "status", "--json", "train@linear-l1"], cwd=repo, env=subprocess_env(),
                                        capture_output=True, text=True, check=True).stdout)
     assert "train@linear-l1" in status
@@ -125,7 +126,7 @@ def test_sigkill_leaves_no_output_and_the_next_repro_resumes(repo):
 
 
 def test_sigterm_marks_the_run_failed(repo):
-    process = _start_and_wait_for(train_cmd("linear-kl"), repo, "linear-kl seed 0 epoch 1/4: loss=")
+    process = _start_and_wait_for(train_cmd("linear-kl"), repo, "linear-kl-seed0 epoch 1/4: loss=")
     process.terminate()
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
     assert not (repo / "models/linear-kl").exists() and not (repo / "models/.linear-kl.partial").exists()

@@ -12,6 +12,7 @@ zeros for L1; KL needs activations in (0, 1) and uses a sigmoid.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .params import ModelParams
@@ -46,6 +47,12 @@ class SparseAutoencoder(nn.Module):
     @torch.no_grad()
     def normalize_decoder(self) -> None:
         raise NotImplementedError
+
+    @torch.no_grad()
+    def init_code_bias(self, value: float | None) -> None:
+        """Start every code unit's pre-activation bias at `value` (None: keep the default init)."""
+        if value is not None:
+            self.encoder.bias.fill_(value)
 
     def decoder_features(self) -> torch.Tensor:
         """Each code unit's decoder weights as images, (n_units, h, w), for plotting."""
@@ -82,19 +89,33 @@ class ConvSAE(SparseAutoencoder):
     The convolutional twin of LinearSAE (one layer each way, weights shared across
     positions). Sparsity applies to the code feature maps; decoder filter c is code
     channel c's feature.
+
+    The weights are an ordinary `nn.Conv2d` / `nn.ConvTranspose2d`, but both run as one
+    matmul over the 49 image patches (unfold / fold): with a single input channel
+    PyTorch's CPU convolution is 2x slower than that (see benchmarks/training_speed.py),
+    and tests check the two agree.
     """
+
+    KERNEL, STRIDE, PADDING = 8, 4, 2  # 28 -> 7 -> 28
 
     def __init__(self, channels: int, activation: str):
         super().__init__(activation)
-        self.encoder = nn.Conv2d(1, channels, kernel_size=8, stride=4, padding=2)  # 28 -> 7
-        self.decoder = nn.ConvTranspose2d(channels, 1, kernel_size=8, stride=4, padding=2)  # 7 -> 28
+        k, s, p = self.KERNEL, self.STRIDE, self.PADDING
+        self.encoder = nn.Conv2d(1, channels, kernel_size=k, stride=s, padding=p)
+        self.decoder = nn.ConvTranspose2d(channels, 1, kernel_size=k, stride=s, padding=p)
         self.normalize_decoder()
 
     def encode(self, x):
-        return self._act(self.encoder(x))
+        patches = F.unfold(x, self.KERNEL, padding=self.PADDING, stride=self.STRIDE)  # (b, 64, 49)
+        w = self.encoder.weight.flatten(1)  # (channels, 64)
+        z = torch.matmul(w, patches) + self.encoder.bias.view(1, -1, 1)  # (b, channels, 49)
+        return self._act(z.view(len(x), -1, 7, 7))
 
     def decode(self, z):
-        return self.decoder(z)
+        w = self.decoder.weight.flatten(1)  # (channels, 64)
+        patches = torch.matmul(w.T, z.flatten(2))  # (b, 64, 49)
+        x_hat = F.fold(patches, (28, 28), self.KERNEL, padding=self.PADDING, stride=self.STRIDE)
+        return x_hat + self.decoder.bias.view(1, -1, 1, 1)
 
     @torch.no_grad()
     def normalize_decoder(self):

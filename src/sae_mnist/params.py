@@ -7,7 +7,7 @@ message naming the key, before data is read or an MLflow run is started.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -87,6 +87,67 @@ class PenaltyParams(_Strict):
         return getattr(getattr(self, penalty), arch)
 
 
+Strength = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+def _distinct(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError(f"values must be distinct, got {values}")
+    return values
+
+
+class L1Sweep(_Strict):
+    lam: list[Strength] = Field(min_length=1)
+
+    _distinct_values = field_validator("lam")(_distinct)
+
+
+class KLSweep(_Strict):
+    beta: list[Strength] = Field(min_length=1)  # each at the architecture's default rho
+    rho: list[Fraction] = Field(min_length=1)  # each at the architecture's default beta
+
+    _distinct_values = field_validator("beta", "rho")(_distinct)
+
+
+class L1SweepByArch(_Strict):
+    linear: L1Sweep
+    conv: L1Sweep
+
+
+class KLSweepByArch(_Strict):
+    linear: KLSweep
+    conv: KLSweep
+
+
+class SweepParams(_Strict):
+    """Penalty strengths for the matched-sparsity frontier, one run each on the first seed."""
+
+    l1: L1SweepByArch
+    kl: KLSweepByArch
+
+    def points(self, penalty: str, default: L1Params | KLParams, arch: str) -> list[L1Params | KLParams]:
+        """The sweep's settings for one variant, the default one first (it is shared with the main runs)."""
+        grid = getattr(getattr(self, penalty), arch)
+        if penalty == "l1":
+            settings = [L1Params(lam=v) for v in grid.lam]
+        else:
+            settings = [KLParams(beta=v, rho=default.rho) for v in grid.beta]
+            settings += [KLParams(beta=default.beta, rho=v) for v in grid.rho]
+        unique = [default]
+        for s in settings:
+            if s not in unique:
+                unique.append(s)
+        return unique
+
+
+class ProbeParams(_Strict):
+    # Multinomial logistic regression (scikit-learn, lbfgs) on standardised features.
+    C: float = Field(gt=0, description="inverse L2 regularisation strength")
+    max_iter: int = Field(ge=1)
+    pca_components: int = Field(ge=1, le=784, description="PCA codes probed as a baseline")
+
+
 class TrainParams(_Strict):
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
@@ -117,6 +178,8 @@ class Params(_Strict):
     penalty: PenaltyParams
     train: TrainParams
     evaluate: EvaluateParams
+    sweep: SweepParams
+    probe: ProbeParams
     tracking: TrackingParams
 
     @field_validator("seeds")

@@ -6,11 +6,13 @@ variants of an architecture differ only in the penalty and that activation:
   l1    ReLU      exact zeros, the standard SAE choice
   kl    sigmoid   the KL target is a mean activation, so activations must lie in (0, 1)
 
-Adding a penalty means adding a class here and a params section in params.py.
+A penalty may also set the encoder biases' initial value (`code_bias_init`, None to keep
+PyTorch's default). Adding a penalty means adding a class here and a params section in params.py.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +24,7 @@ from .params import PenaltyParams
 @dataclass(frozen=True)
 class NoPenalty:
     activation = "relu"
+    code_bias_init = None  # keep PyTorch's default initialisation
 
     def __call__(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         return {}
@@ -33,6 +36,7 @@ class L1Penalty:
 
     lam: float
     activation = "relu"
+    code_bias_init = None
 
     def __call__(self, z):
         return {"l1": self.lam * z.abs().flatten(1).sum(1).mean()}
@@ -44,12 +48,20 @@ class KLPenalty:
 
     For conv codes rho_hat_j is per channel, over batch x height x width.
     rho_hat is clamped to [eps, 1 - eps] so the penalty is always finite.
+    The encoder biases start at logit(rho), so every unit starts near its target mean
+    activation instead of sigmoid(0) = 0.5: at a fixed epoch budget KL otherwise spends
+    its first epochs only pulling the biases down (measured: FVU 0.160 -> 0.136 at equal
+    L0 for linear, 5 epochs).
     """
 
     beta: float
     rho: float
     eps: float = 1e-6
     activation = "sigmoid"
+
+    @property
+    def code_bias_init(self) -> float:
+        return math.log(self.rho / (1 - self.rho))
 
     def __call__(self, z):
         return {"kl": self.beta * kl_divergence(self.rho, unit_means(z), self.eps).sum()}
@@ -61,8 +73,8 @@ def kl_divergence(rho: float, rho_hat: torch.Tensor, eps: float = 1e-6) -> torch
     return rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
 
 
-def build_penalty(name: str, arch: str, params: PenaltyParams):
-    settings = params.of(name, arch)
+def make_penalty(name: str, settings):
+    """The penalty `name` ("none", "l1", "kl") at `settings` (its params section, e.g. L1Params)."""
     if name == "none":
         return NoPenalty()
     if name == "l1":
@@ -70,3 +82,8 @@ def build_penalty(name: str, arch: str, params: PenaltyParams):
     if name == "kl":
         return KLPenalty(beta=settings.beta, rho=settings.rho)
     raise ValueError(f"unknown penalty {name!r}; choose from none, l1, kl")
+
+
+def build_penalty(name: str, arch: str, params: PenaltyParams):
+    """The penalty at its default setting for `arch` (params.yaml's `penalty.<name>.<arch>`)."""
+    return make_penalty(name, params.of(name, arch))

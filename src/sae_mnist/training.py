@@ -55,6 +55,18 @@ def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return (x - x_hat).pow(2).flatten(1).sum(1).mean()
 
 
+def train_step(model: SparseAutoencoder, penalty, optimizer, x: torch.Tensor):
+    """One optimiser step on batch x; returns the loss and its named terms (not detached)."""
+    x_hat, z = model(x)
+    terms = {"recon": reconstruction_loss(x, x_hat), **penalty(z)}
+    loss = sum(terms.values())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    model.normalize_decoder()
+    return loss, terms
+
+
 def train_model(
     model: SparseAutoencoder,
     penalty: Callable[[torch.Tensor], dict[str, torch.Tensor]],
@@ -90,13 +102,7 @@ def train_model(
         batches = range(0, n, params.batch_size)
         for start in tqdm(batches, desc=f"{desc} epoch {epoch}/{params.epochs}", unit="batch", mininterval=2, leave=False):
             x = x_all[permutation[start : start + params.batch_size]]
-            x_hat, z = model(x)
-            terms = {"recon": reconstruction_loss(x, x_hat), **penalty(z)}
-            loss = sum(terms.values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            model.normalize_decoder()
+            loss, terms = train_step(model, penalty, optimizer, x)
             step += 1
             # Sums and the divergence check stay on the device: no host sync per step.
             first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(loss.detach()), step, first_bad_step)

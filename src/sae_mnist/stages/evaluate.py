@@ -20,6 +20,28 @@ ACTIVATION_SAMPLE = 50_000  # code entries kept for the activation histogram
 TIMING_METRICS = ("train_wall_time_s", "train_samples_per_s")
 
 
+def encode_all(model, x, batch_size: int):
+    """(x_hat, z) for every image, in batches, without gradients."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        outputs = [model(batch) for batch in x.split(batch_size)]
+    return torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
+
+
+def held_out_metrics(model, x, params) -> tuple[dict, object, object]:
+    """Reconstruction and sparsity metrics of `model` on images `x`; also returns x_hat and z."""
+    from ..metrics import reconstruction_metrics, sparsity_metrics
+
+    x_hat, z = encode_all(model, x, params.evaluate.batch_size)
+    metrics = {
+        **reconstruction_metrics(x, x_hat),
+        **sparsity_metrics(z, params.evaluate.active_threshold, params.evaluate.dense_above),
+    }
+    return metrics, x_hat, z
+
+
 def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir: Path, metrics_file: Path,
         params_file: Path) -> None:
     params = load_params(params_file)
@@ -30,17 +52,19 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
     from .. import plots, tracking
     from ..data import load_split, read_manifest
     from ..io import read_json, staged_dir, write_json
-    from ..metrics import firing_frequency, reconstruction_metrics, sparsity_metrics, unit_mean_activation
+    from ..metrics import firing_frequency, unit_mean_activation
     from ..models import build_model
     from ..penalties import build_penalty
+    from ..probes import probe_accuracy
     from ..training import to_float_images
     from .train import variant_name
 
     variant = variant_name(arch, penalty_name)
     manifest = read_manifest(data_dir)
-    test = load_split(data_dir, "test")
+    test, train = load_split(data_dir, "test"), load_split(data_dir, "train")
     torch.set_num_threads(params.train.threads)
     x = to_float_images(torch.from_numpy(test.images.copy()), torch.device("cpu"))
+    x_train = to_float_images(torch.from_numpy(train.images.copy()), torch.device("cpu"))
     penalty = build_penalty(penalty_name, arch, params.penalty)
     threshold = params.evaluate.active_threshold
     tracking.init_store(params.tracking.experiment)
@@ -52,15 +76,11 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
             model = build_model(arch, params.model, penalty.activation)
             state = torch.load(model_dir / f"seed-{seed}.pt", map_location="cpu", weights_only=True)
             model.load_state_dict(state)
-            model.eval()
-            with torch.no_grad():
-                outputs = [model(batch) for batch in x.split(params.evaluate.batch_size)]
-            x_hat = torch.cat([o[0] for o in outputs])
-            z = torch.cat([o[1] for o in outputs])
-
-            metrics = {
-                **reconstruction_metrics(x, x_hat),
-                **sparsity_metrics(z, threshold, params.evaluate.dense_above),
+            metrics, x_hat, z = held_out_metrics(model, x, params)
+            # Probe on the codes of every training image (the model's own training set), scored on the test set.
+            train_codes = encode_all(model, x_train, params.evaluate.batch_size)[1].flatten(1).numpy()
+            metrics |= probe_accuracy(train_codes, train.labels, z.flatten(1).numpy(), test.labels, params.probe)
+            metrics |= {
                 "train_wall_time_s": info["train_wall_time_s"],
                 "train_samples_per_s": info["train_samples_per_s"],
                 "n_params": info["n_params"],

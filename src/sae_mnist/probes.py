@@ -1,0 +1,63 @@
+"""Baselines that need no sparse autoencoder: linear probes and PCA.
+
+A linear probe is a multinomial logistic regression trained on a representation of
+the training images (codes, raw pixels or PCA codes) and scored on the test images:
+how much of the digit label the representation makes linearly readable.
+PCA at k components is the best k-dimensional linear code in squared error, so its
+FVU at k is the reference line that a sparse code with L0 = k is compared against.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .params import ProbeParams
+
+
+def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                   params: ProbeParams) -> dict[str, float]:
+    """Test accuracy of a logistic regression on standardised features (scikit-learn, lbfgs)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=params.C, max_iter=params.max_iter))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        classifier.fit(train_x, train_y)
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return {
+        "probe_accuracy": float(np.mean(classifier.predict(test_x) == test_y)),
+        "probe_converged": float(converged),
+    }
+
+
+def pca_basis(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Training mean and principal directions (rows, by decreasing variance), in float64."""
+    x = train_x.reshape(len(train_x), -1).astype(np.float64)
+    mean = x.mean(0)
+    centred = x - mean
+    eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred)
+    order = np.argsort(eigenvalues, kind="stable")[::-1]
+    components = eigenvectors[:, order].T
+    components *= np.where(components.sum(1, keepdims=True) < 0, -1.0, 1.0)  # fix the sign: deterministic codes
+    return mean, components
+
+
+def pca_fvu(test_x: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """FVU on the test set of the reconstruction from the top k components, for k = 1 .. n_components.
+
+    Same definition as metrics.reconstruction_metrics: squared error over the test set's own variance.
+    """
+    x = test_x.reshape(len(test_x), -1).astype(np.float64)
+    total_variance = ((x - x.mean(0)) ** 2).sum()
+    centred = x - mean
+    captured = np.cumsum(((centred @ components.T) ** 2).sum(0))  # orthonormal rows: error = |x|^2 - captured
+    return ((centred**2).sum() - captured) / total_variance
+
+
+def pca_codes(x: np.ndarray, mean: np.ndarray, components: np.ndarray, k: int) -> np.ndarray:
+    return (x.reshape(len(x), -1).astype(np.float64) - mean) @ components[:k].T

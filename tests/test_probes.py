@@ -1,0 +1,43 @@
+"""PCA baseline and linear probe, against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sae_mnist.params import ProbeParams
+from sae_mnist.probes import pca_basis, pca_codes, pca_fvu, probe_accuracy
+
+
+def test_pca_fvu_by_hand():
+    # Training data: variance along x (4 * 1^2 ... sum of squares 2) exceeds variance along y (0.5): e1 first.
+    train = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.5], [0.0, -0.5]])
+    mean, components = pca_basis(train)
+    assert mean == pytest.approx([0, 0]) and np.abs(components) == pytest.approx(np.eye(2))
+    # Test set [[2, 1], [0, -1]]: its own mean (1, 0), total variance 1+1+1+1 = 4.
+    # k = 1 keeps x exactly; the y errors 1 and -1 remain: FVU = 2 / 4. k = 2 is exact.
+    test = np.array([[2.0, 1.0], [0.0, -1.0]])
+    assert pca_fvu(test, mean, components) == pytest.approx([0.5, 0.0])
+    assert np.abs(pca_codes(test, mean, components, 1)[:, 0]) == pytest.approx([2.0, 0.0])
+
+
+def test_pca_signs_are_fixed():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5))
+    _, a = pca_basis(x)
+    _, b = pca_basis(x[::-1].copy())  # same data, another order: same basis, same signs
+    assert a == pytest.approx(b, abs=1e-8)
+    assert (a.sum(1) >= 0).all()
+
+
+def test_probe_on_separable_data():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [5.0, 5.0], [-5.0, 5.0]])
+    labels = rng.integers(0, 3, 300)
+    x = centres[labels] + rng.normal(scale=0.3, size=(300, 2))
+    result = probe_accuracy(x[:200], labels[:200], x[200:], labels[200:], ProbeParams(C=1.0, max_iter=200, pca_components=1))
+    assert result == {"probe_accuracy": 1.0, "probe_converged": 1.0}
+    # Shuffled labels: a linear probe cannot beat chance by much.
+    shuffled = probe_accuracy(x[:200], rng.permutation(labels[:200]), x[200:], labels[200:],
+                              ProbeParams(C=1.0, max_iter=200, pca_components=1))
+    assert shuffled["probe_accuracy"] < 0.6
