@@ -50,8 +50,8 @@ class KLPenalty:
     rho_hat is clamped to [eps, 1 - eps] so the penalty is always finite.
     The encoder biases start at logit(rho), so every unit starts near its target mean
     activation instead of sigmoid(0) = 0.5: at a fixed epoch budget KL otherwise spends
-    its first epochs only pulling the biases down (measured: FVU 0.160 -> 0.136 at equal
-    L0 for linear, 5 epochs).
+    its first epochs only pulling the biases down (measured, linear, beta 0.3, 5 epochs: FVU
+    0.160 at L0 65 without it, 0.136 at L0 62 with it).
     """
 
     beta: float
