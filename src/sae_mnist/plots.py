@@ -32,18 +32,25 @@ def reconstruction_grid(variants: dict[str, dict]) -> plt.Figure:
 
 
 def feature_grid(features: np.ndarray, firing_frequency: np.ndarray, title: str, n: int = 64) -> plt.Figure:
-    """The `n` most often active units' decoder features, each scaled to its own range."""
+    """The `n` most often active units' decoder features, each scaled to its own range, as one tiled image.
+
+    One imshow of a mosaic rather than n subplots: the same picture, drawn in a fraction of the time.
+    """
     order = np.argsort(-firing_frequency, kind="stable")[:n]
     cols = 8
     rows = int(np.ceil(len(order) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, unit in zip(axes.flat, order):
+    h, w = features.shape[1:]
+    mosaic = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1), np.nan)  # nan: blank separators
+    for i, unit in enumerate(order):
         f = features[unit]
-        lim = np.abs(f).max() or 1.0
-        ax.imshow(f, cmap="RdBu_r", vmin=-lim, vmax=lim)
-    fig.suptitle(f"{title}: decoder features of the {len(order)} most active units", fontsize=10)
+        r, c = divmod(i, cols)
+        mosaic[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = f / (np.abs(f).max() or 1.0)
+    fig, ax = plt.subplots(figsize=(cols * 0.9, rows * 0.9 + 0.4))
+    cmap = plt.get_cmap("RdBu_r").copy()
+    cmap.set_bad("white")
+    ax.imshow(mosaic, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    ax.set_title(f"{title}: decoder features of the {len(order)} most active units", fontsize=10)
     fig.tight_layout(pad=0.3)
     return fig
 

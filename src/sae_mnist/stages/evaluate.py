@@ -125,6 +125,8 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
                 continue
             with mlflow.start_run(run_id=info["mlflow_run_id"]):
                 mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items()})
+                if seed != params.seeds[0]:  # figures for the first seed only: each costs seconds to draw
+                    continue
                 plots.log_figure(plots.reconstruction_grid({variant: arrays}), "reconstructions.png")
                 plots.log_figure(plots.feature_grid(arrays["features"], arrays["firing_frequency"], variant), "features.png")
                 plots.log_figure(plots.activation_histograms({variant: arrays["activation_sample"]}, threshold), "activations.png")
