@@ -8,7 +8,8 @@ L1 strength (`dvc exp run --queue -S penalty.l1.linear.lam=<v>`; the --jobs 2 ba
 values x 1.5, as DVC's run cache would restore repeated ones without training), starts the queue with
 `dvc queue start --jobs N`, waits for it, and times it. Each experiment re-runs train@linear-l1 (one
 MLflow run per seed), evaluate@linear-l1, sweep@linear-l1 (one run per sweep point) and the report.
-It then checks the shared MLflow store: every expected run present, FINISHED, none duplicated.
+It then checks the shared MLflow store, grouping runs by the `dvc_experiment` tag (DVC's experiment
+name): every expected run present, FINISHED, none duplicated within an experiment.
 """
 
 from __future__ import annotations
@@ -77,7 +78,6 @@ def main() -> None:
         subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@localhost", "commit", "-qm", "baseline"],
                        cwd=repo, check=True)
         params = yaml.safe_load((repo / "params.yaml").read_text())
-        per_experiment = len(params["seeds"]) + len(params["sweep"]["l1"]["linear"]["lam"])
         for jobs, scale in ((1, 1.0), (2, 1.5)):
             # Fresh strengths for each batch: DVC's run cache would restore repeated ones without training.
             values = [round(v * scale, 6) for v in args.values]
@@ -89,24 +89,26 @@ def main() -> None:
             wait_for_queue(repo)
             seconds = time.perf_counter() - started
             new = [r for r in sweep_runs(repo) if r.info.run_id not in before]
-            names = Counter((r.info.run_name, r.data.params.get("penalty_params.lam"), r.data.tags["setting"])
-                            for r in new)
-            default_lams = Counter(r.data.params["penalty_params.lam"] for r in new
-                                   if r.data.tags["dvc_stage"] == "train@linear-l1")
+            # Per experiment: one train run per seed, one sweep run per sweep value other than its own default.
+            sweep_values = params["sweep"]["l1"]["linear"]["lam"]
+            expected = {v: len(params["seeds"]) + len({s for s in sweep_values if s != v}) for v in values}
+            by_experiment = Counter(r.data.tags.get("dvc_experiment", "?") for r in new)
+            per_run = Counter((r.data.tags.get("dvc_experiment", "?"), r.info.run_name) for r in new)
             result = {
                 "seconds": round(seconds, 1),
                 "values": values,
                 "experiments": len(values),
-                "expected_runs": len(values) * per_experiment,
+                "expected_runs": sum(expected.values()),
                 "new_runs": len(new),
                 "finished": sum(r.info.status == "FINISHED" for r in new),
-                "duplicated": sum(c - 1 for c in names.values() if c > 1),
-                "train_runs_per_lam": dict(default_lams),
+                "runs_per_experiment": dict(by_experiment),
+                "duplicated": sum(c - 1 for c in per_run.values()),
                 "queue_status": dvc(repo, "queue", "status"),
             }
+            print(f"--jobs {jobs}: {seconds:.0f} s, {len(new)} new MLflow runs (expected {result['expected_runs']}) "
+                  f"in {len(by_experiment)} experiments, {result['finished']} FINISHED, {result['duplicated']} duplicated",
+                  flush=True)
             record["jobs"][str(jobs)] = result
-            print(f"--jobs {jobs}: {seconds:.0f} s, {len(new)} new MLflow runs (expected {result['expected_runs']}), "
-                  f"{result['finished']} FINISHED, {result['duplicated']} duplicated", flush=True)
             dvc(repo, "queue", "remove", "--all")
         shutil.rmtree(repo / ".dvc" / "tmp", ignore_errors=True)
     record["speedup_2_vs_1"] = round(record["jobs"]["1"]["seconds"] / record["jobs"]["2"]["seconds"], 2)

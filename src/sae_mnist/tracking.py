@@ -82,8 +82,13 @@ def init_store(experiment: str) -> str:
 
 
 def process_tags() -> dict[str, str]:
-    """Which process owns a run, so a later stage can tell a live run from one whose process was killed."""
-    return {"host": socket.gethostname(), "pid": str(os.getpid())}
+    """Which process owns a run, so a later stage can tell a live run from one whose process was killed,
+    and, inside `dvc exp run --queue/--temp`, which DVC experiment it belongs to (DVC sets these variables)."""
+    tags = {"host": socket.gethostname(), "pid": str(os.getpid())}
+    for tag, variable in (("dvc_experiment", "DVC_EXP_NAME"), ("dvc_exp_baseline_rev", "DVC_EXP_BASELINE_REV")):
+        if os.environ.get(variable):
+            tags[tag] = os.environ[variable]
+    return tags
 
 
 def fail_abandoned_runs(experiment_id: str, dvc_stage: str) -> list[str]:
