@@ -12,7 +12,6 @@ from scipy import stats as sps
 from sae_mnist.stats import (
     Difference,
     common_grid,
-    format_difference,
     interpolate_at,
     matched_difference,
     summarize,
@@ -294,22 +293,3 @@ def test_matched_difference_target_outside_frontier():
 def test_matched_difference_rejects_negative_sd():
     with pytest.raises(ValueError, match="negative"):
         matched_difference(0.3, 0.2, -0.01, 0.02, 5, 5)
-
-
-# --- format_difference -------------------------------------------------------------------------
-
-
-def test_format_difference():
-    d = Difference(diff=-0.012, ci_low=-0.016, ci_high=-0.008, t=-5.0, df=8.0, p=0.003)
-    assert format_difference(d) == "-0.012, 95% CI [-0.016, -0.008], p = 0.003"
-    assert format_difference(d, digits=2) == "-0.01, 95% CI [-0.02, -0.01], p = 0.003"
-
-
-def test_format_difference_small_p_sign_and_level():
-    d = Difference(diff=0.5, ci_low=0.4, ci_high=0.6, t=9.0, df=4.0, p=0.0004, confidence=0.9)
-    assert format_difference(d) == "+0.500, 90% CI [0.400, 0.600], p < 0.001"
-    assert format_difference(welch([2, 2], [1, 1])) == "+1.000, 95% CI [1.000, 1.000], p < 0.001"
-
-
-def test_format_difference_without_interval():
-    assert format_difference(welch([1.0], [0.5, 0.6])) == "+0.450 (no CI)"

@@ -214,22 +214,3 @@ def common_grid(ranges: Sequence[tuple[float, float]], n: int = 3) -> np.ndarray
         return np.empty(0)
     fractions = np.arange(1, n + 1) / (n + 1)
     return 10 ** (math.log10(lo) + fractions * (math.log10(hi) - math.log10(lo)))
-
-
-def _num(value: float, digits: int, sign: bool = False) -> str:
-    if math.isnan(value):
-        return "n/a"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
-def format_difference(d: Difference, digits: int = 3) -> str:
-    """The numeric phrase for a difference, e.g. "-0.012, 95% CI [-0.016, -0.008], p = 0.003".
-
-    diff with its sign; p below 0.001 is shown as "p < 0.001". Without an interval (fewer than two seeds)
-    only the diff is given, followed by "(no CI)".
-    """
-    head = _num(d.diff, digits, sign=True)
-    if math.isnan(d.ci_low) or math.isnan(d.p):
-        return f"{head} (no CI)"
-    p = "p < 0.001" if d.p < 0.001 else f"p = {d.p:.3f}"
-    return f"{head}, {d.confidence * 100:g}% CI [{_num(d.ci_low, digits)}, {_num(d.ci_high, digits)}], {p}"
