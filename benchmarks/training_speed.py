@@ -1,19 +1,28 @@
-"""Training speed: the project's loop against a seed-style torchvision loop, and the machine's matmul rate.
+"""Training speed: the stacked trainer against one model at a time, against a seed-style loop, and the machine.
 
-    python benchmarks/training_speed.py [--variants linear-l1 conv-kl ...] [--samples 15360]
-        [--repeats 1] [--device auto|cpu|cuda] [--params params.yaml] [--data data/mnist]
-        [--out benchmarks/training_speed.json]
+    python benchmarks/training_speed.py [--samples 15360] [--repeats 3] [--stack-sizes 1 5 15]
+        [--device auto|cpu|cuda] [--params params.yaml] [--data data/mnist] [--out benchmarks/training_speed.json]
     python benchmarks/training_speed.py --scaling [--samples 15360] [--out benchmarks/scaling.json]
 
-For every variant, at params.yaml's batch size, lr, thread count and first seed, it times
+For each architecture, at params.yaml's width, batch size, lr, thread count and first seed, on the
+same images and number of samples, it times (each after a warm-up of a few batches, not timed):
   seed-style  torchvision.datasets.MNIST(transform=ToTensor()) + DataLoader(shuffle=True, num_workers=0),
-              each batch through sae_mnist.training.train_step (forward, recon + penalty, backward, Adam,
-              decoder normalisation), as the project's loop does;
-  project     sae_mnist.training.train_model for one epoch over the first --samples images;
-on the same images and number of samples, each after a warm-up of a few batches (not timed), and
-the float32 rate of one large square matmul. Prints a table and writes the numbers to JSON.
+              each batch through sae_mnist.training.train_step: a notebook's loop (L1 penalty);
+  single      sae_mnist.training.train_model: one model at a time, autograd, torch's Adam (L1 penalty);
+  stack K     sae_mnist.training.train_stack on K models at once, a frontier's mix of penalties:
+              K = 1 is one L1 model; otherwise one unpenalised model and the rest split between L1 and KL;
+and the float32 rate of a large square matmul (sgemm), measured in the same run, before and after the
+loops. Every configuration is timed once per repeat, the repeats interleaved, and the median is reported,
+so that a slow spell of the machine hits all configurations alike.
 
---scaling instead times the project loop (penalty l1) over linear widths x batch sizes and conv
+Rates: samples/s per model (each model sees every sample; a stack of K does K model-samples per
+sample); GFLOP/s from the training FLOPs of the matmuls (`flops_per_sample`) at that rate; and
+that as a fraction of the sgemm rate.
+
+It also times a train stage's start-up, phase by phase, in a fresh interpreter (`--startup-only`
+runs just that): what every stage process pays before its first training step.
+
+--scaling instead times the stacked trainer (K = 1, L1) over linear widths x batch sizes and conv
 channels, and compares the measured time per 60000-sample epoch with what FLOPs predict.
 """
 
@@ -24,6 +33,8 @@ import gzip
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,28 +47,49 @@ from torchvision.transforms import ToTensor
 
 from sae_mnist.data import MNIST_FILES, load_split
 from sae_mnist.models import build_model
-from sae_mnist.params import ARCHITECTURES, PENALTIES, ConvParams, LinearParams, ModelParams, load_params
-from sae_mnist.penalties import build_penalty
+from sae_mnist.params import ARCHITECTURES, ConvParams, LinearParams, ModelParams, load_params
+from sae_mnist.penalties import KLPenalty, L1Penalty, NoPenalty
 from sae_mnist.provenance import cpu_name, device_name, git_commit
-from sae_mnist.training import seed_everything, select_device, train_model, train_step
+from sae_mnist.stacked import STACKS
+from sae_mnist.training import seed_everything, select_device, train_model, train_stack, train_step
 
-VARIANTS = [f"{arch}-{penalty}" for arch in ARCHITECTURES for penalty in PENALTIES]
 WARMUP_BATCHES = 3
 EPOCH_SAMPLES = 60_000  # --scaling reports time per full MNIST epoch
 SCALING_LINEAR = [(hidden, batch) for hidden in (256, 1024, 4096) for batch in (64, 256, 1024)]
 SCALING_CONV = [(channels, 256) for channels in (16, 32, 64)]
+STARTUP_PHASES = """
+import time, json, sys
+t = {"start": time.perf_counter()}
+import torch; t["import torch"] = time.perf_counter()
+import mlflow; t["import mlflow"] = time.perf_counter()
+import pandas; t["import pandas"] = time.perf_counter()
+from sae_mnist import tracking
+from sae_mnist.data import load_split
+from sae_mnist.provenance import environment, git_commit
+t["import sae_mnist"] = time.perf_counter()
+split = load_split(sys.argv[1], "train"); t["read MNIST (gunzip, parse, verify)"] = time.perf_counter()
+from sae_mnist.stacked import StackedConv
+StackedConv.prepare(torch.from_numpy(split.images.copy())); t["cut conv patches"] = time.perf_counter()
+tracking.init_store("startup"); t["MLflow store (new SQLite: schema)"] = time.perf_counter()
+tracking.init_store("startup"); t["MLflow store (existing)"] = time.perf_counter()
+environment(torch.device("cpu")), git_commit(); t["provenance (git, packages)"] = time.perf_counter()
+names = list(t)
+print(json.dumps({b: t[b] - t[a] for a, b in zip(names, names[1:])}))
+"""
 
 
 def flops_per_sample(arch: str, model: ModelParams) -> int:
-    """Training FLOPs per image: forward multiply-adds x 2 (FLOPs per MAC) x 3 (forward + backward).
+    """Training FLOPs per image and model: the matmuls of one step, 2 FLOPs per multiply-add.
 
-    linear: encoder and decoder are each a 784 x hidden matmul.
-    conv:   encoder conv and decoder transposed conv each do channels x 64 (8x8 kernel, 1 input
-            channel) MACs at each of the 7 x 7 code positions.
-    Elementwise work (activation, loss, penalty, Adam, decoder normalisation) is left out.
+    A step does five passes of one layer's multiply-adds: encoder forward, decoder forward, the
+    decoder's weight gradient and input gradient (the code's gradient), the encoder's weight
+    gradient. The encoder's input gradient is never computed (the input needs none).
+    linear: each layer pass is 784 x hidden; conv: channels x 64 (8x8 kernel, 1 input channel) at each
+    of the 7 x 7 code positions. Elementwise work (activation, loss, penalty, Adam, decoder
+    normalisation, the transposed convolution's overlapping adds) is left out.
     """
-    macs = 2 * 784 * model.linear.hidden if arch == "linear" else 2 * model.conv.channels * 64 * 49
-    return 3 * 2 * macs
+    layer = 784 * model.linear.hidden if arch == "linear" else model.conv.channels * 64 * 49
+    return 2 * 5 * layer
 
 
 def sync(device: torch.device) -> None:
@@ -73,11 +105,12 @@ def timed(device: torch.device, fn) -> float:
     return time.perf_counter() - started
 
 
-def matmul_gflops(device: torch.device, repeats: int = 3) -> tuple[int, float]:
-    """Median float32 rate of an n x n matmul (4096 on CPU, 8192 on GPU), after one warm-up."""
+def matmul_gflops(device: torch.device, repeats: int = 10) -> tuple[int, float]:
+    """Median float32 rate of an n x n matmul (4096 on CPU, 8192 on GPU), after warm-ups."""
     n = 8192 if device.type == "cuda" else 4096
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    a @ b
+    for _ in range(3):
+        a @ b
     seconds = statistics.median(timed(device, lambda: a @ b) for _ in range(repeats))
     return n, 2 * n**3 / seconds / 1e9
 
@@ -91,14 +124,26 @@ def torchvision_mnist(data_dir: Path, root: Path) -> datasets.MNIST:
     return datasets.MNIST(root, train=True, transform=ToTensor(), download=False)
 
 
-def build_variant(arch, penalty_name, model_params, params, seed, device):
-    penalty = build_penalty(penalty_name, arch, params.penalty)
+def frontier_penalties(k: int, params, arch: str) -> list:
+    """K models as a frontier stack mixes them: K = 1 is one L1 model; else one unpenalised, the rest L1 and KL."""
+    lam, kl = params.penalty.of("l1", arch).lam, params.penalty.of("kl", arch)
+    if k == 1:
+        return [L1Penalty(lam)]
+    n_l1 = (k - 1) // 2
+    return ([NoPenalty()] + [L1Penalty(lam * 2 ** (i - n_l1 // 2)) for i in range(n_l1)]
+            + [KLPenalty(kl.beta * 2 ** (i - (k - 1 - n_l1) // 2), kl.rho) for i in range(k - 1 - n_l1)])
+
+
+def new_model(arch, penalty, model_params, seed, device):
     seed_everything(seed)
-    return build_model(arch, model_params, penalty.activation).to(device).train(), penalty
+    model = build_model(arch, model_params, penalty.activation)
+    model.init_code_bias(penalty.code_bias_init)
+    return model.to(device)
 
 
-def seed_style_seconds(arch, penalty_name, model_params, train, params, dataset, n, seed, device) -> float:
-    model, penalty = build_variant(arch, penalty_name, model_params, params, seed, device)
+def seed_style_seconds(arch, model_params, train, params, dataset, n, seed, device) -> float:
+    penalty = L1Penalty(params.penalty.of("l1", arch).lam)
+    model = new_model(arch, penalty, model_params, seed, device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr)
 
     def run(count: int) -> None:
@@ -111,42 +156,91 @@ def seed_style_seconds(arch, penalty_name, model_params, train, params, dataset,
     return timed(device, lambda: run(n))
 
 
-def project_seconds(arch, penalty_name, model_params, train, params, images, n, seed, device) -> float:
-    model, penalty = build_variant(arch, penalty_name, model_params, params, seed, device)
+def single_seconds(arch, model_params, train, params, images, n, seed, device) -> float:
+    penalty = L1Penalty(params.penalty.of("l1", arch).lam)
+    model = new_model(arch, penalty, model_params, seed, device)
     train_model(model, penalty, images[: WARMUP_BATCHES * train.batch_size], train, seed, device, desc="warm-up")
-    return timed(device, lambda: train_model(model, penalty, images[:n], train, seed, device, desc="project"))
+    return timed(device, lambda: train_model(model, penalty, images[:n], train, seed, device, desc="single"))
 
 
-def compare_loops(args, params, images, n, seed, device, gflops) -> tuple[list, str]:
+def stack_seconds(arch, k, model_params, train, params, images, n, seed, device, penalties=None) -> float:
+    penalties = penalties or frontier_penalties(k, params, arch)
+    stack = STACKS[arch].from_models([new_model(arch, p, model_params, seed, torch.device("cpu")) for p in penalties])
+    names = [f"m{i}" for i in range(k)]
+    train_stack(stack, penalties, names, images[: WARMUP_BATCHES * train.batch_size], train, seed, device,
+                desc="warm-up")
+    return timed(device, lambda: train_stack(stack, penalties, names, images[:n], train, seed, device,
+                                             desc=f"stack K={k}"))
+
+
+def compare_loops(args, params, images, n, seed, device) -> tuple[dict, str]:
     train = params.train.model_copy(update={"epochs": 1})
-    rows, results = [], []
+    loops = [(arch, loop) for arch in ARCHITECTURES for loop in ["seed-style", "single", *[f"stack K={k}" for k in args.stack_sizes]]]
+    seconds: dict[tuple[str, str], list[float]] = {key: [] for key in loops}
+    sgemm = []
     with tempfile.TemporaryDirectory(prefix="mnist-torchvision-") as root:
         dataset = torchvision_mnist(args.data, Path(root))
         assert torch.equal(dataset.data[:n], images[:n]), "torchvision and the project read different images"
-        for variant in args.variants:
-            arch, penalty_name = variant.split("-")
-            seed_s, project_s = [], []
-            for rep in range(args.repeats):
-                common = (arch, penalty_name, params.model, train, params)
-                seed_s.append(seed_style_seconds(*common, dataset, n, seed, device))
-                project_s.append(project_seconds(*common, images, n, seed, device))
-                print(f"{variant} [{rep + 1}/{args.repeats}]: seed-style {seed_s[-1]:.2f} s, "
-                      f"project {project_s[-1]:.2f} s for {n} samples", flush=True)
-            seed_rate, project_rate = n / statistics.median(seed_s), n / statistics.median(project_s)
-            achieved = project_rate * flops_per_sample(arch, params.model) / 1e9
-            results.append({
-                "variant": variant, "seed_style_s": [round(s, 4) for s in seed_s],
-                "project_s": [round(s, 4) for s in project_s],
-                "seed_style_samples_per_s": round(seed_rate, 1), "project_samples_per_s": round(project_rate, 1),
-                "ratio_project_to_seed_style": round(project_rate / seed_rate, 3),
-                "flops_per_sample": flops_per_sample(arch, params.model),
-                "project_gflops": round(achieved, 2), "fraction_of_matmul": round(achieved / gflops, 4),
-            })
-            rows.append([variant, f"{seed_rate:,.0f}", f"{project_rate:,.0f}", f"{project_rate / seed_rate:.2f}x",
-                         f"{achieved:.1f}", f"{achieved / gflops:.1%}"])
-    headers = ["variant", "seed-style samples/s", "project samples/s", "project / seed-style",
-               "project GFLOP/s", "of matmul rate"]
-    return results, tabulate(rows, headers, tablefmt="github", stralign="right")
+        for rep in range(args.repeats):
+            sgemm.append(matmul_gflops(device)[1])
+            for arch, loop in loops:
+                common = (arch, params.model, train, params)
+                if loop == "seed-style":
+                    s = seed_style_seconds(*common, dataset, n, seed, device)
+                elif loop == "single":
+                    s = single_seconds(*common, images, n, seed, device)
+                else:
+                    s = stack_seconds(arch, int(loop.split("=")[1]), *common[1:], images, n, seed, device)
+                seconds[(arch, loop)].append(s)
+                print(f"[{rep + 1}/{args.repeats}] {arch} {loop}: {s:.2f} s for {n} samples", flush=True)
+        size, last = matmul_gflops(device)
+        sgemm.append(last)
+    peak = statistics.median(sgemm)
+    results, rows = [], []
+    for arch, loop in loops:
+        k = int(loop.split("=")[1]) if loop.startswith("stack") else 1
+        per_model = n / statistics.median(seconds[(arch, loop)])
+        gflops = per_model * k * flops_per_sample(arch, params.model) / 1e9
+        single_rate = n / statistics.median(seconds[(arch, "single")])
+        seed_rate = n / statistics.median(seconds[(arch, "seed-style")])
+        results.append({
+            "arch": arch, "loop": loop, "models": k, "seconds": [round(s, 4) for s in seconds[(arch, loop)]],
+            "samples_per_s_per_model": round(per_model, 1), "model_samples_per_s": round(per_model * k, 1),
+            "flops_per_sample": flops_per_sample(arch, params.model), "gflops": round(gflops, 2),
+            "fraction_of_sgemm": round(gflops / peak, 4),
+            "model_samples_per_s_vs_single": round(per_model * k / single_rate, 3),
+            "model_samples_per_s_vs_seed_style": round(per_model * k / seed_rate, 3),
+        })
+        rows.append([arch, loop, f"{per_model:,.0f}", f"{per_model * k:,.0f}", f"{gflops:.1f}", f"{gflops / peak:.0%}",
+                     f"{per_model * k / single_rate:.2f}x", f"{per_model * k / seed_rate:.2f}x"])
+    headers = ["arch", "loop", "samples/s per model", "model-samples/s", "GFLOP/s", "of sgemm",
+               "vs single", "vs seed-style"]
+    table = tabulate(rows, headers, tablefmt="github", stralign="right")
+    table += (f"\nsgemm ({size}x{size} float32): median {peak:.1f} GFLOP/s of {len(sgemm)} measurements "
+              f"({min(sgemm):.1f} to {max(sgemm):.1f}), taken between the repeats")
+    return {"sgemm": {"size": size, "gflops": round(peak, 2), "measurements": [round(g, 2) for g in sgemm]},
+            "loops": results}, table
+
+
+def startup(data_dir: Path) -> tuple[dict, str]:
+    """A train stage's start-up, phase by phase, in a fresh interpreter (median of 3), and the bare interpreter."""
+    runs, bare = [], []
+    with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
+        for _ in range(3):
+            for f in Path(tmp).glob("mlflow.db*"):
+                f.unlink()  # a new store each time
+            env = {**os.environ, "DVC_ROOT": tmp, "MLFLOW_TRACKING_URI": ""}
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            bare.append(time.perf_counter() - started)
+            out = subprocess.run([sys.executable, "-c", STARTUP_PHASES, str(data_dir.resolve())], env=env, check=True,
+                                 capture_output=True, text=True, cwd=tmp).stdout
+            runs.append(json.loads(out.strip().splitlines()[-1]))
+    phases = {"python interpreter": statistics.median(bare)}
+    phases |= {name: statistics.median(r[name] for r in runs) for name in runs[0]}
+    rows = [[name, f"{s:.2f}"] for name, s in phases.items()]
+    rows.append(["total", f"{sum(phases.values()):.2f}"])
+    return {k: round(v, 3) for k, v in phases.items()}, tabulate(rows, ["start-up phase", "seconds"], tablefmt="github")
 
 
 def scaling(args, params, images, n, seed, device) -> tuple[list, str]:
@@ -156,10 +250,8 @@ def scaling(args, params, images, n, seed, device) -> tuple[list, str]:
         layer = LinearParams(hidden=size) if arch == "linear" else ConvParams(channels=size)
         model_params = params.model.model_copy(update={arch: layer})
         train = params.train.model_copy(update={"epochs": 1, "batch_size": batch})
-        seconds = statistics.median(
-            project_seconds(arch, "l1", model_params, train, params, images, n, seed, device)
-            for _ in range(args.repeats)
-        )
+        seconds = statistics.median(stack_seconds(arch, 1, model_params, train, params, images, n, seed, device)
+                                    for _ in range(args.repeats))
         epoch_s = seconds / n * EPOCH_SAMPLES
         print(f"{arch} {'hidden' if arch == 'linear' else 'channels'}={size} batch={batch}: "
               f"{n / seconds:,.0f} samples/s, {epoch_s:.2f} s/epoch", flush=True)
@@ -183,11 +275,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data/mnist"))
     parser.add_argument("--out", type=Path,
                         help="default benchmarks/training_speed.json (--scaling: benchmarks/scaling.json)")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=VARIANTS)
     parser.add_argument("--samples", type=int, default=15360, help="samples per timed loop (capped by the data)")
+    parser.add_argument("--stack-sizes", type=int, nargs="+", default=[1, 5, 15])
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: params.yaml's train.device")
-    parser.add_argument("--repeats", type=int, default=1, help="time each loop this many times; report the median")
-    parser.add_argument("--scaling", action="store_true", help="time the project loop over model sizes and batch sizes")
+    parser.add_argument("--repeats", type=int, default=3, help="time each loop this many times; report the median")
+    parser.add_argument("--scaling", action="store_true", help="time the stacked trainer over model and batch sizes")
+    parser.add_argument("--startup-only", action="store_true", help="only time a stage's start-up")
     args = parser.parse_args()
     out = args.out or Path("benchmarks/scaling.json" if args.scaling else "benchmarks/training_speed.json")
 
@@ -204,12 +297,14 @@ def main() -> None:
     if args.scaling:
         results, table = scaling(args, params, images, n, seed, device)
         measured = {"scaling": results}
+    elif args.startup_only:
+        phases, table = startup(args.data)
+        measured = {"startup_s": phases}
     else:
-        size, gflops = matmul_gflops(device)
-        print(f"float32 matmul {size}x{size}: {gflops:.1f} GFLOP/s", flush=True)
-        results, table = compare_loops(args, params, images, n, seed, device, gflops)
-        table += f"\nfloat32 matmul rate ({size}x{size}): {gflops:.1f} GFLOP/s"
-        measured = {"matmul": {"size": size, "gflops": round(gflops, 2)}, "variants": results}
+        measured, table = compare_loops(args, params, images, n, seed, device)
+        phases, startup_table = startup(args.data)
+        measured["startup_s"] = phases
+        table += "\n\n" + startup_table
     print("\n" + table)
 
     record = {
@@ -218,8 +313,8 @@ def main() -> None:
         "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "settings": {
             "samples": n, "warmup_batches": WARMUP_BATCHES, "repeats": args.repeats, "seed": seed,
-            "train": params.train.model_dump(), "model": params.model.model_dump(),
-            "penalty": params.penalty.model_dump(), "data": str(args.data), "params_file": str(args.params),
+            "stack_sizes": args.stack_sizes, "train": params.train.model_dump(), "model": params.model.model_dump(),
+            "penalty": params.penalty.model_dump(),
         },
         **measured,
     }

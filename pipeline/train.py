@@ -1,18 +1,18 @@
-"""DVC stage `train@<arch>-<penalty>`: see sae_mnist.stages.train.run."""
+"""DVC stage `train@<arch>-<seed>`: see sae_mnist.stages.train.run."""
 
 import argparse
 from pathlib import Path
 
 from sae_mnist.cli import run_stage
-from sae_mnist.params import ARCHITECTURES, PENALTIES
+from sae_mnist.params import ARCHITECTURES
 from sae_mnist.stages import train
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--arch", choices=ARCHITECTURES, required=True)
-parser.add_argument("--penalty", choices=PENALTIES, required=True)
+parser.add_argument("--seed", type=int, required=True, help="one of params.yaml's seeds")
 parser.add_argument("--data", type=Path, required=True, help="output directory of the download stage")
-parser.add_argument("--models", type=Path, required=True, help="directory for this variant's weights")
-parser.add_argument("--logs", type=Path, required=True, help="directory for this variant's per-epoch losses")
+parser.add_argument("--models", type=Path, required=True, help="directory for the stack's weights")
+parser.add_argument("--logs", type=Path, required=True, help="directory for the stack's per-epoch losses")
 parser.add_argument("--params", type=Path, default=Path("params.yaml"))
 args = parser.parse_args()
-run_stage(train.run, args.arch, args.penalty, args.data, args.models, args.logs, args.params)
+run_stage(train.run, args.arch, args.seed, args.data, args.models, args.logs, args.params)

@@ -23,7 +23,6 @@ from tests.conftest import copy_repo, edit_params, subprocess_env
 pytestmark = pytest.mark.e2e
 
 VARIANTS = [f"{a}-{p}" for a in ("linear", "conv") for p in ("none", "l1", "kl")]
-SWEPT = [f"{a}-{p}" for a in ("linear", "conv") for p in ("l1", "kl")]
 EPOCHS = 2
 SEEDS = [0, 1]
 
@@ -61,8 +60,8 @@ def run(tmp_path_factory):
 def test_every_stage_is_listed(run):
     repo, _ = run
     names = dvc(repo, "stage", "list", "--name-only").stdout.split()
-    expected = ["download", "baselines", "report"] + [f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS]
-    expected += [f"sweep@{v}" for v in SWEPT]
+    expected = ["download", "baselines", "report"] + [f"evaluate@{v}" for v in VARIANTS]
+    expected += [f"train@{arch}-{seed}" for arch in ("linear", "conv") for seed in SEEDS]  # one stack per arch and seed
     assert sorted(names) == sorted(expected)
 
 
@@ -90,7 +89,8 @@ def test_metrics_and_plots_are_declared(run, tmp_path):
     assert "rho_hat_abs_error" in files["metrics/linear-kl.json"]["data"]
     dvc(repo, "plots", "show", "-o", str(tmp_path / "plots"))
     html = (tmp_path / "plots" / "index.html").read_text()
-    assert all(f"logs/train/{v}" in html for v in VARIANTS)
+    assert all(f"logs/train/{arch}/seed-{seed}/{arch}-{p}.csv" in html
+               for arch in ("linear", "conv") for seed in SEEDS for p in ("none", "l1", "kl"))
     assert dvc(repo, "status").stdout.strip() == "Data and pipelines are up to date."
 
 
@@ -111,30 +111,41 @@ def test_report_has_every_section_and_figure(run):
     assert html.count("data:image/png;base64,") == len(links) and 'src="figures/' not in html
 
 
-def test_mlflow_holds_one_run_per_variant_with_history(run):
+def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
     repo, _ = run
     client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("sae-mnist")
     assert experiment.artifact_location == (repo / "mlruns" / "sae-mnist").as_uri()
     runs = client.search_runs([experiment.experiment_id])
-    main = [r for r in runs if r.data.tags["dvc_stage"].startswith("train@")]
-    assert sorted(r.info.run_name for r in main) == sorted(f"{v}-seed{s}" for v in VARIANTS for s in SEEDS)
+    assert {r.info.status for r in runs} == {"FINISHED"}
     manifest = json.loads((repo / "data/mnist/manifest.json").read_text())
-    for r in runs:
-        assert r.info.status == "FINISHED"
+    parents = {r.info.run_id: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
+    assert sorted(r.info.run_name for r in parents.values()) == sorted(
+        f"{arch}-seed{seed}" for arch in ("linear", "conv") for seed in SEEDS)
+    for parent in parents.values():
+        assert parent.inputs.dataset_inputs[0].dataset.name == FALLBACK_DATASET
+        assert parent.data.tags["dvc_stage"] == f"train@{parent.data.tags['arch']}-{parent.data.tags['seed']}"
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]
+    assert len(children) == len(runs) - len(parents)
+    main = [r for r in children if r.data.tags["default_setting"] == "true"]
+    assert sorted(r.info.run_name for r in main) == sorted(f"{v}-seed{s}" for v in VARIANTS for s in SEEDS)
+    for r in children:
+        parent = parents[r.data.tags["mlflow.parentRunId"]]
         variant = r.data.tags["variant"]
+        assert (r.data.tags["arch"], r.data.tags["seed"]) == (parent.data.tags["arch"], parent.data.tags["seed"])
         assert r.data.tags["dataset"] == FALLBACK_DATASET and r.data.tags["data_digest"] == manifest["digest"]
         assert len(r.data.tags["git_commit"]) >= 40
         history = client.get_metric_history(r.info.run_id, "train_recon")
         assert [m.step for m in history] == list(range(1, EPOCHS + 1))
         assert "test_fvu" in r.data.metrics and r.data.params["penalty"] == variant.split("-")[1]
-        assert r.inputs.dataset_inputs[0].dataset.name == FALLBACK_DATASET
+        assert r.data.metrics["stack_size"] == len([c for c in children
+                                                    if c.data.tags["mlflow.parentRunId"] == parent.info.run_id])
     for r in main:
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
         figures = {"reconstructions.png", "features.png", "activations.png"}
         assert "model" in artifacts and (figures <= artifacts) == (r.data.tags["seed"] == str(SEEDS[0]))
     # Sweep: one run per extra setting, on the first seed, its strength logged as a param.
-    sweep = sorted((r.data.tags["variant"], r.data.tags["setting"]) for r in runs if r not in main)
+    sweep = [r for r in children if r not in main]
     params = yaml.safe_load((repo / "params.yaml").read_text())
     expected = []
     for arch in ("linear", "conv"):
@@ -142,11 +153,10 @@ def test_mlflow_holds_one_run_per_variant_with_history(run):
         kl = params["penalty"]["kl"][arch]
         expected.append((f"{arch}-kl", f"beta={params['sweep']['kl'][arch]['beta'][0]:g},rho={kl['rho']:g}"))
         expected.append((f"{arch}-kl", f"beta={kl['beta']:g},rho={params['sweep']['kl'][arch]['rho'][0]:g}"))
-    assert sweep == sorted(expected)
-    for r in runs:
-        if r not in main:
-            assert r.data.tags["seed"] == "0" and r.data.tags["dvc_stage"] == f"sweep@{r.data.tags['variant']}"
-            assert {"penalty_params.lam"} <= set(r.data.params) or {"penalty_params.beta", "penalty_params.rho"} <= set(r.data.params)
+    assert sorted((r.data.tags["variant"], r.data.tags["setting"]) for r in sweep) == sorted(expected)
+    for r in sweep:
+        assert r.data.tags["seed"] == str(SEEDS[0])
+        assert {"penalty_params.lam"} <= set(r.data.params) or {"penalty_params.beta", "penalty_params.rho"} <= set(r.data.params)
 
 
 def test_penalty_params_rerun_only_their_stages(run):
@@ -155,11 +165,12 @@ def test_penalty_params_rerun_only_their_stages(run):
     try:
         edit_params(repo, lambda p: p["penalty"]["kl"]["linear"].update(beta=0.123))
         changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
-        assert changed == ["evaluate@linear-kl", "report", "sweep@linear-kl", "train@linear-kl"]
+        # A stack holds every penalty of its architecture: both linear stacks re-train, conv's do not.
+        assert changed == ["evaluate@linear-kl", "report", "train@linear-0", "train@linear-1"]
         (repo / "params.yaml").write_text(original)
         edit_params(repo, lambda p: p["sweep"]["l1"]["conv"].update(lam=[0.5, 2.0]))
         changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
-        assert changed == ["report", "sweep@conv-l1"]
+        assert changed == ["report", "train@conv-0", "train@conv-1"]
     finally:
         (repo / "params.yaml").write_text(original)
 
@@ -169,7 +180,7 @@ def test_rerun_gives_identical_metrics(run):
     subprocess.run(["git", "add", "metrics"], cwd=repo, check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "first run"],
                    cwd=repo, check=True)
-    for stage in ("train@linear-l1", "evaluate@linear-l1", "train@conv-kl", "evaluate@conv-kl"):
+    for stage in ("train@linear-0", "evaluate@linear-l1", "train@conv-1", "evaluate@conv-kl"):
         dvc(repo, "repro", "--force", "--single-item", stage)
     assert dvc(repo, "metrics", "diff", "--json").stdout.strip() in ("", "{}")
     assert "train_wall_time_s" not in json.loads((repo / "metrics/linear-l1.json").read_text())
@@ -181,4 +192,4 @@ def test_mirror_upgrades_the_fallback(run, mnist_mirror, serve):
     dvc(repo, "repro", "--force", "download", extra_env={"MNIST_MIRROR": url})
     manifest = json.loads((repo / "data/mnist/manifest.json").read_text())
     assert manifest["dataset"] == "mnist" and manifest["counts"] == {"train": 60_000, "test": 10_000}
-    assert "train@linear-l1" in json.loads(dvc(repo, "status", "--json").stdout)
+    assert "train@linear-0" in json.loads(dvc(repo, "status", "--json").stdout)

@@ -20,18 +20,21 @@ from tests.conftest import copy_repo, edit_params, subprocess_env
 pytestmark = pytest.mark.e2e
 
 
-def train_cmd(variant: str) -> list[str]:
-    arch, penalty = variant.split("-")
-    return [sys.executable, "pipeline/train.py", "--arch", arch, "--penalty", penalty, "--data", "data/mnist",
-            "--models", f"models/{variant}", "--logs", f"logs/train/{variant}"]
+def train_cmd(arch: str, seed: int = 0) -> list[str]:
+    return [sys.executable, "pipeline/train.py", "--arch", arch, "--seed", str(seed), "--data", "data/mnist",
+            "--models", f"models/{arch}/seed-{seed}", "--logs", f"logs/train/{arch}/seed-{seed}"]
 
 
 def small(params: dict) -> None:
-    params["seeds"] = [0]  # one MLflow run per training stage
+    params["seeds"] = [0]  # one stack per architecture
     params["download"].update(mirror=None, mirrors=[])
     params["train"].update(epochs=4, threads=1)
     params["model"]["linear"]["hidden"] = 256
     params["model"]["conv"]["channels"] = 4
+    for arch in ("linear", "conv"):  # one extra lam, beta and rho: stacks of 6 (none, l1 x 2, kl x 3)
+        params["sweep"]["l1"][arch] = {"lam": [params["penalty"]["l1"][arch]["lam"] * 4]}
+        kl = params["penalty"]["kl"][arch]
+        params["sweep"]["kl"][arch] = {"beta": [kl["beta"] * 4], "rho": [kl["rho"] / 2]}
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +45,23 @@ def repo(tmp_path_factory):
     return repo
 
 
-def runs(repo: Path, variant: str):
+def runs(repo: Path, run_name: str):
+    """The MLflow runs named `run_name` (a stack, e.g. linear-seed0, or a model, e.g. linear-l1-seed0), oldest first."""
     client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("sae-mnist")
     if experiment is None:
         return client, []
-    found = client.search_runs([experiment.experiment_id], filter_string=f"tags.variant = '{variant}'",
+    found = client.search_runs([experiment.experiment_id], filter_string=f"attributes.run_name = '{run_name}'",
                                order_by=["attributes.start_time ASC"])
     return client, found
+
+
+def stack_runs(repo: Path, stack: str):
+    """Every run of the stack's latest run: its parent run and its models' child runs."""
+    client, (*_, parent) = runs(repo, stack)
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    return [parent, *children]
 
 
 def test_invalid_params_stop_before_any_work(repo, tmp_path):
@@ -58,24 +70,29 @@ def test_invalid_params_stop_before_any_work(repo, tmp_path):
     params["penalty"]["kl"]["linear"]["rho"] = 1.5
     bad.write_text(yaml.safe_dump(params))
     started = time.monotonic()
-    result = subprocess.run(train_cmd("linear-kl") + ["--params", str(bad)], cwd=repo, env=subprocess_env(),
+    result = subprocess.run(train_cmd("linear") + ["--params", str(bad)], cwd=repo, env=subprocess_env(),
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "penalty.kl.linear.rho: Input should be less than 1" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (repo / "models/linear-kl").exists() and not (repo / "mlflow.db").exists()
+    assert not (repo / "models/linear").exists() and not (repo / "mlflow.db").exists()
     assert time.monotonic() - started < 15
+
+
+def test_a_seed_outside_params_is_refused(repo):
+    result = subprocess.run(train_cmd("linear", seed=7), cwd=repo, env=subprocess_env(), capture_output=True, text=True)
+    assert result.returncode == 2 and "seed 7 is not in seeds [0]" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unreachable_tracking_server_fails_fast(repo):
     started = time.monotonic()
-    result = subprocess.run(train_cmd("linear-none"), cwd=repo, env=subprocess_env(MLFLOW_TRACKING_URI="http://127.0.0.1:9"),
+    result = subprocess.run(train_cmd("linear"), cwd=repo, env=subprocess_env(MLFLOW_TRACKING_URI="http://127.0.0.1:9"),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "MLflow tracking store http://127.0.0.1:9 does not answer" in result.stderr
     assert "unset MLFLOW_TRACKING_URI" in result.stderr
     assert time.monotonic() - started < 30
-    assert not (repo / "models/linear-none").exists()
+    assert not (repo / "models/linear").exists()
 
 
 def test_divergence_fails_the_run_and_writes_no_weights(repo, tmp_path):
@@ -83,13 +100,14 @@ def test_divergence_fails_the_run_and_writes_no_weights(repo, tmp_path):
     params["train"]["lr"] = 1e30
     diverging = tmp_path / "params.yaml"
     diverging.write_text(yaml.safe_dump(params))
-    result = subprocess.run(train_cmd("conv-l1") + ["--params", str(diverging)], cwd=repo, env=subprocess_env(),
+    result = subprocess.run(train_cmd("conv") + ["--params", str(diverging)], cwd=repo, env=subprocess_env(),
                             capture_output=True, text=True)
     assert result.returncode == 2
-    assert "conv-l1-seed0: loss became NaN or infinite at epoch 1, step" in result.stderr
-    assert not (repo / "models/conv-l1").exists() and not (repo / "models/.conv-l1.partial").exists()
-    _, found = runs(repo, "conv-l1")
-    assert [r.info.status for r in found] == ["FAILED"]
+    assert "conv-l1: loss became NaN or infinite at epoch 1, step" in result.stderr
+    assert "no weights were written" in result.stderr and "Traceback" not in result.stderr
+    assert not (repo / "models/conv").exists() and not list((repo / "models").glob("conv/.seed-0.partial"))
+    found = stack_runs(repo, "conv-seed0")
+    assert len(found) == 1 + 6 and {r.info.status for r in found} == {"FAILED"}
 
 
 def _start_and_wait_for(cmd, cwd, marker: str) -> subprocess.Popen:
@@ -102,48 +120,47 @@ def _start_and_wait_for(cmd, cwd, marker: str) -> subprocess.Popen:
 
 
 def test_sigkill_leaves_no_output_and_the_next_repro_resumes(repo):
-    process = _start_and_wait_for(["dvc", "repro", "train@linear-l1"], repo, "linear-l1-seed0 epoch 2/4: loss=")
+    process = _start_and_wait_for(["dvc", "repro", "train@linear-0"], repo, "linear-seed0 epoch 2/4: loss")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert not (repo / "models/linear-l1").exists()
-    assert (repo / ".checkpoints/linear-l1/linear-l1-seed0.pt").is_file()
-    status = json.loads(subprocess.run(["dvc", "status", "--json", "train@linear-l1"], cwd=repo, env=subprocess_env(),
+    assert not (repo / "models/linear/seed-0").exists()
+    assert (repo / ".checkpoints/linear-seed0.pt").is_file()
+    status = json.loads(subprocess.run(["dvc", "status", "--json", "train@linear-0"], cwd=repo, env=subprocess_env(),
                                        capture_output=True, text=True, check=True).stdout)
-    assert "train@linear-l1" in status
-    _, found = runs(repo, "linear-l1")
-    assert [r.info.status for r in found] == ["RUNNING"]  # a killed process cannot close its run
+    assert "train@linear-0" in status
+    assert {r.info.status for r in stack_runs(repo, "linear-seed0")} == {"RUNNING"}  # a killed process cannot close them
 
-    result = subprocess.run(["dvc", "repro", "train@linear-l1"], cwd=repo, env=subprocess_env(), capture_output=True, text=True)
+    result = subprocess.run(["dvc", "repro", "train@linear-0"], cwd=repo, env=subprocess_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "resuming from the checkpoint after epoch 2" in result.stdout
-    assert "marked abandoned MLflow run" in result.stdout
-    assert (repo / "models/linear-l1/seed-0.pt").is_file()
-    assert list((repo / ".checkpoints/linear-l1").glob("*.pt")) == []
-    client, found = runs(repo, "linear-l1")
+    assert result.stdout.count("marked abandoned MLflow run") == 1 + 6  # the stack's run and its 6 models'
+    assert (repo / "models/linear/seed-0/linear-l1.pt").is_file()
+    assert not (repo / ".checkpoints/linear-seed0.pt").exists()
+    client, found = runs(repo, "linear-l1-seed0")
     assert [r.info.status for r in found] == ["FAILED", "FINISHED"]
     history = client.get_metric_history(found[1].info.run_id, "train_recon")
     assert [m.step for m in history] == [1, 2, 3, 4]
 
 
-def test_sigterm_marks_the_run_failed(repo):
-    process = _start_and_wait_for(train_cmd("linear-kl"), repo, "linear-kl-seed0 epoch 1/4: loss=")
+def test_sigterm_marks_the_runs_failed(repo):
+    process = _start_and_wait_for(train_cmd("conv"), repo, "conv-seed0 epoch 1/4: loss")
     process.terminate()
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
-    assert not (repo / "models/linear-kl").exists() and not (repo / "models/.linear-kl.partial").exists()
-    _, found = runs(repo, "linear-kl")
-    assert [r.info.status for r in found] == ["FAILED"]
+    assert not (repo / "models/conv/seed-0").exists() and not (repo / "models/conv/.seed-0.partial").exists()
+    found = stack_runs(repo, "conv-seed0")
+    assert len(found) == 1 + 6 and {r.info.status for r in found} == {"FAILED"}
 
 
 def test_two_stages_log_to_one_sqlite_store_at_once(repo):
-    variants = ["conv-none", "conv-kl"]
-    processes = [subprocess.Popen(train_cmd(v), cwd=repo, env=subprocess_env(), stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True) for v in variants]
+    processes = [subprocess.Popen(train_cmd(arch), cwd=repo, env=subprocess_env(), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True) for arch in ("conv", "linear")]
     for process in processes:
         assert process.wait(timeout=600) == 0, process.stderr.read()
-    for variant in variants:
-        client, found = runs(repo, variant)
-        assert [r.info.status for r in found] == ["FINISHED"]
-        run = found[0]
-        for metric in ("train_recon", "train_loss"):
-            assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [1, 2, 3, 4]
-        assert {"train_wall_time_s", "n_params"} <= set(run.data.metrics)
+    for stack in ("conv-seed0", "linear-seed0"):
+        client, _ = runs(repo, stack)
+        found = stack_runs(repo, stack)
+        assert len(found) == 1 + 6 and {r.info.status for r in found} == {"FINISHED"}
+        for run in found[1:]:
+            for metric in ("train_recon", "train_loss"):
+                assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [1, 2, 3, 4]
+            assert {"train_wall_time_s", "train_samples_per_s", "n_params", "stack_size"} <= set(run.data.metrics)

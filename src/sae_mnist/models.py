@@ -58,6 +58,11 @@ class SparseAutoencoder(nn.Module):
         """Each code unit's decoder weights as images, (n_units, h, w), for plotting."""
         raise NotImplementedError
 
+    @staticmethod
+    def code_entries(z: torch.Tensor) -> torch.Tensor:
+        """The code as a stack of one model, (1, entries, units), the layout penalties take (see penalties.py)."""
+        raise NotImplementedError
+
 
 class LinearSAE(SparseAutoencoder):
     """784 -> hidden -> 784; decoder column j is code unit j's 28x28 feature."""
@@ -81,6 +86,10 @@ class LinearSAE(SparseAutoencoder):
 
     def decoder_features(self):
         return self.decoder.weight.detach().T.reshape(-1, 28, 28)
+
+    @staticmethod
+    def code_entries(z):
+        return z.unsqueeze(0)  # (1, batch, hidden)
 
 
 class ConvSAE(SparseAutoencoder):
@@ -125,6 +134,10 @@ class ConvSAE(SparseAutoencoder):
     def decoder_features(self):
         return self.decoder.weight.detach()[:, 0]
 
+    @staticmethod
+    def code_entries(z):
+        return z.permute(0, 2, 3, 1).reshape(1, -1, z.shape[1])  # (1, batch x 49 positions, channels)
+
 
 def build_model(arch: str, params: ModelParams, activation: str) -> SparseAutoencoder:
     if arch == "linear":
@@ -132,11 +145,6 @@ def build_model(arch: str, params: ModelParams, activation: str) -> SparseAutoen
     if arch == "conv":
         return ConvSAE(params.conv.channels, activation)
     raise ValueError(f"unknown architecture {arch!r}; choose from linear, conv")
-
-
-def unit_means(z: torch.Tensor) -> torch.Tensor:
-    """Mean activation of each code unit (dim 1) over every other axis: batch, and height x width for conv."""
-    return z.mean(dim=[d for d in range(z.dim()) if d != 1])
 
 
 def count_parameters(model: nn.Module) -> int:

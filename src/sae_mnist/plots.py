@@ -156,9 +156,9 @@ def save(fig: plt.Figure, path) -> None:
     plt.close(fig)
 
 
-def log_figure(fig: plt.Figure, artifact_file: str) -> None:
-    """Log to the active MLflow run, then free the figure."""
+def log_figure(run_id: str, fig: plt.Figure, artifact_file: str) -> None:
+    """Log to MLflow run `run_id`, then free the figure."""
     import mlflow
 
-    mlflow.log_figure(fig, artifact_file)
+    mlflow.MlflowClient().log_figure(run_id, fig, artifact_file)
     plt.close(fig)

@@ -8,8 +8,11 @@ repository even when a stage runs in a temporary copy (`dvc exp run --temp`,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import BenchmarkError
@@ -144,6 +147,43 @@ def log_dataset(images, labels, manifest: dict, context: str) -> None:
             digest=manifest["digest"].split(":")[-1][:32],  # MLflow keeps at most 36 characters
         )
     mlflow.log_input(dataset, context=context)
+
+
+@contextlib.contextmanager
+def child_runs(parent_run_id: str, children: list[tuple[str, dict, dict]]) -> Iterator[list[str]]:
+    """Open one child run of `parent_run_id` per (run name, tags, params); yield their ids.
+
+    They stay RUNNING while the block runs (a stack trains them all at once), and end FINISHED,
+    or FAILED if the block raises (including SIGTERM, see cli.py).
+    """
+    import mlflow
+    from mlflow.entities import Param
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    client = mlflow.MlflowClient()
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    run_ids = []
+    try:
+        for name, tags, params in children:
+            run = client.create_run(experiment_id, run_name=name, tags={**tags, MLFLOW_PARENT_RUN_ID: parent_run_id})
+            run_ids.append(run.info.run_id)
+            client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        yield run_ids
+    except BaseException:
+        for run_id in run_ids:
+            client.set_terminated(run_id, status="FAILED")
+        raise
+    for run_id in run_ids:
+        client.set_terminated(run_id, status="FINISHED")
+
+
+def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+    """Log metrics to a run that need not be the active one, in one request."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    mlflow.MlflowClient().log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, object]:

@@ -1,8 +1,11 @@
-"""The training loop, top to bottom, and nothing else.
+"""The training loops, top to bottom: one model (`train_model`) and a stack of models (`train_stack`).
 
-Data stay in memory as one float tensor on the training device; each epoch
-slices batches from a permutation drawn from a generator seeded by the run's
-seed, so a run on CPU is bitwise reproducible for a fixed seed and thread count.
+Data stay in memory as one tensor on the training device; each epoch slices batches from a
+permutation drawn from a generator seeded by the run's seed, so a run on CPU is bitwise
+reproducible for a fixed seed and thread count. `train_model` is the plain reference: one
+model, autograd, torch's Adam. The pipeline trains with `train_stack`: every model of one
+architecture and seed at once (stacked.py), which gives each model what `train_model` would,
+up to float rounding (a test checks this for every architecture and penalty).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import torch
 from tqdm import tqdm
 
 from .errors import BenchmarkError
-from .models import SparseAutoencoder
+from .models import ACTIVATIONS, SparseAutoencoder
 from .params import TrainParams
+from .penalties import stack_penalties
+from .stacked import StackedSAE
 
 
 class TrainingDiverged(BenchmarkError):
@@ -58,7 +63,8 @@ def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 def train_step(model: SparseAutoencoder, penalty, optimizer, x: torch.Tensor):
     """One optimiser step on batch x; returns the loss and its named terms (not detached)."""
     x_hat, z = model(x)
-    terms = {"recon": reconstruction_loss(x, x_hat), **penalty(z)}
+    terms = {"recon": reconstruction_loss(x, x_hat)}
+    terms |= {name: value[0] for name, value in penalty(model.code_entries(z), len(x)).items()}
     loss = sum(terms.values())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -69,33 +75,24 @@ def train_step(model: SparseAutoencoder, penalty, optimizer, x: torch.Tensor):
 
 def train_model(
     model: SparseAutoencoder,
-    penalty: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    penalty: Callable[[torch.Tensor, int], dict[str, torch.Tensor]],
     images: torch.Tensor,
     params: TrainParams,
     seed: int,
     device: torch.device,
     on_epoch: Callable[[dict], None] | None = None,
     desc: str = "train",
-    checkpoint: Checkpoint | None = None,
 ) -> TrainResult:
+    """Train one model, the plain way: the reference that `train_stack` must agree with, and the benchmarks' baseline."""
     x_all = to_float_images(images, device)
     n = len(x_all)
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
     order = torch.Generator().manual_seed(seed)
     history: list[dict] = []
-    step, done_seconds = 0, 0.0
-    if checkpoint is not None and (state := checkpoint.load()) is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        order.set_state(state["order"])
-        history, step, done_seconds = state["history"], state["step"], state["seconds"]
-        print(f"{desc}: resuming from the checkpoint after epoch {len(history)}", flush=True)
-        for row in history:
-            if on_epoch is not None:
-                on_epoch(row)
-    started = time.perf_counter() - done_seconds
-    for epoch in range(len(history) + 1, params.epochs + 1):
+    step = 0
+    started = time.perf_counter()
+    for epoch in range(1, params.epochs + 1):
         permutation = torch.randperm(n, generator=order).to(device)
         totals: dict[str, torch.Tensor] = {}
         first_bad_step = torch.tensor(-1, device=device)
@@ -117,15 +114,143 @@ def train_model(
         row.update({name: total.item() / n for name, total in totals.items()})
         row["seconds"] = time.perf_counter() - started
         history.append(row)
-        if checkpoint is not None:
-            checkpoint.save({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "order": order.get_state(),
-                "history": history, "step": step, "seconds": row["seconds"],
-            })
         if on_epoch is not None:
             on_epoch(row)
     wall = time.perf_counter() - started
     return TrainResult(history=history, wall_time_s=wall, samples_per_s=n * params.epochs / wall)
+
+
+@dataclass(frozen=True)
+class _PenaltyGroup:
+    """Models models[start:stop] of a stack, which share a penalty class (so an activation): evaluated in one call."""
+
+    start: int
+    stop: int
+    penalty: object  # the group's penalty, its fields holding one value per model (penalties.stack_penalties)
+
+    @property
+    def activation(self):
+        return ACTIVATIONS[self.penalty.activation]
+
+
+def _penalty_groups(penalties: list) -> list[_PenaltyGroup]:
+    groups, start = [], 0
+    for stop in range(1, len(penalties) + 1):
+        if stop == len(penalties) or type(penalties[stop]) is not type(penalties[start]):
+            groups.append(_PenaltyGroup(start, stop, stack_penalties(penalties[start:stop])))
+            start = stop
+    return groups
+
+
+def stacked_step(stack: StackedSAE, groups: list[_PenaltyGroup], optimizer, batch: dict, n_images: int):
+    """One optimiser step of every model in the stack; returns (recon (K,), {term: (K,)}), detached.
+
+    The stack does the matmuls and their gradients; autograd only the activation and penalty of each group.
+    """
+    u = stack.encode(batch)
+    parts = [u[g.start:g.stop].detach().requires_grad_() for g in groups]  # fresh leaves: u is a reused buffer
+    with torch.enable_grad():
+        codes = [g.activation(part) for g, part in zip(groups, parts)]
+        group_terms = [g.penalty(code, n_images) for g, code in zip(groups, codes)]
+    z = codes[0].detach() if len(codes) == 1 else torch.cat([c.detach() for c in codes], out=stack.buffer("z", *u.shape))
+    recon, grad_z = stack.decode(z, batch)
+    outputs, output_grads = codes, list(grad_z.split([g.stop - g.start for g in groups]))
+    penalty_values = [value.sum() for terms in group_terms for value in terms.values()]
+    if penalty_values:
+        outputs, output_grads = [*outputs, sum(penalty_values)], [*output_grads, None]
+    torch.autograd.backward(outputs, output_grads)
+    grad_u = parts[0].grad if len(parts) == 1 else torch.cat([p.grad for p in parts], out=stack.buffer("grad_u", *u.shape))
+    stack.encode_backward(grad_u, batch)
+    optimizer.step()
+    stack.normalize_decoder()
+    terms: dict[str, torch.Tensor] = {}
+    for g, values in zip(groups, group_terms):
+        for name, value in values.items():
+            terms.setdefault(name, recon.new_zeros(stack.n_models))[g.start:g.stop] = value.detach()
+    return recon, terms
+
+
+@dataclass
+class StackResult:
+    histories: list[list[dict]]  # per model, one row per epoch
+    wall_time_s: float
+    samples_per_s: float  # training images per second, per model (each model sees every image)
+
+
+def train_stack(
+    stack: StackedSAE,
+    penalties: list,
+    names: list[str],
+    images: torch.Tensor,
+    params: TrainParams,
+    seed: int,
+    device: torch.device,
+    on_epoch: Callable[[list[dict]], None] | None = None,
+    desc: str = "stack",
+    checkpoint: Checkpoint | None = None,
+) -> StackResult:
+    """Train the K models of `stack` together, model k with penalties[k], named names[k] in messages.
+
+    Each model's weights follow what `train_model` gives it alone, up to float rounding: the same
+    initial weights (the stack is built from single models), batches in the same order (the same
+    seeded permutation), its own loss and Adam state, and Adam's update is elementwise.
+    """
+    data = {k: v.to(device) for k, v in stack.prepare(images).items()}
+    n = len(images)
+    stack.to(device)
+    groups = _penalty_groups(penalties)
+    # One parameter group per model: per-model Adam state (and room for per-model learning rates).
+    optimizer = torch.optim.Adam([{"params": stack.model_views(k)} for k in range(stack.n_models)], lr=params.lr,
+                                 fused=device.type in ("cpu", "cuda"))
+    order = torch.Generator().manual_seed(seed)
+    histories: list[list[dict]] = [[] for _ in names]
+    step, done_seconds = 0, 0.0
+    if checkpoint is not None and (state := checkpoint.load()) is not None:
+        stack.load_state(state["stack"])
+        optimizer.load_state_dict(state["optimizer"])
+        order.set_state(state["order"])
+        histories, step, done_seconds = state["histories"], state["step"], state["seconds"]
+        print(f"{desc}: resuming from the checkpoint after epoch {len(histories[0])}", flush=True)
+        for epoch_rows in zip(*histories):
+            if on_epoch is not None:
+                on_epoch(list(epoch_rows))
+    batches_per_epoch = -(-n // params.batch_size)
+    progress = tqdm(total=params.epochs * batches_per_epoch, initial=step, desc=desc, unit="step", mininterval=2,
+                    leave=False)
+    started = time.perf_counter() - done_seconds
+    for epoch in range(len(histories[0]) + 1, params.epochs + 1):
+        permutation = torch.randperm(n, generator=order).to(device)
+        totals: dict[str, torch.Tensor] = {}
+        first_bad_step = torch.full((stack.n_models,), -1, device=device)
+        for start in range(0, n, params.batch_size):
+            index = permutation[start : start + params.batch_size]
+            recon, terms = stacked_step(stack, groups, optimizer, stack.batch(data, index), len(index))
+            loss = recon + sum(terms.values()) if terms else recon
+            step += 1
+            first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(loss), step, first_bad_step)
+            for name, value in {"loss": loss, "recon": recon, **terms}.items():
+                totals[name] = totals.get(name, 0.0) + value * len(index)
+            progress.update()
+        if bad := [(names[k], s) for k, s in enumerate(first_bad_step.tolist()) if s >= 0]:
+            progress.close()
+            raise TrainingDiverged(
+                "; ".join(f"{name}: loss became NaN or infinite at epoch {epoch}, step {s}" for name, s in bad)
+                + "; no weights were written. Lower train.lr or the penalty strength."
+            )
+        seconds = time.perf_counter() - started
+        means = {name: (total / n).tolist() for name, total in totals.items()}
+        for k, penalty in enumerate(penalties):
+            own = ("loss", "recon", *penalty.terms)
+            histories[k].append({"epoch": epoch, "step": step, **{name: means[name][k] for name in own},
+                                 "seconds": seconds})
+        if checkpoint is not None:
+            checkpoint.save({"stack": stack.state(), "optimizer": optimizer.state_dict(), "order": order.get_state(),
+                             "histories": histories, "step": step, "seconds": seconds})
+        if on_epoch is not None:
+            on_epoch([h[-1] for h in histories])
+    progress.close()
+    wall = time.perf_counter() - started
+    return StackResult(histories=histories, wall_time_s=wall, samples_per_s=n * params.epochs / wall)
 
 
 class Checkpoint:

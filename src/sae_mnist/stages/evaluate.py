@@ -1,9 +1,11 @@
-"""`evaluate@<arch>-<penalty>`: held-out metrics for one variant, every seed.
+"""`evaluate@<arch>-<penalty>`: held-out metrics for one variant, every seed, and its sweep points.
 
-Writes `<eval_dir>/seed-<s>.json` (metrics and provenance), `<eval_dir>/seed-<s>.npz`
-(what the report plots: reconstructions, decoder features, firing frequencies, an
-activation sample), and `<metrics_file>`: the mean over seeds, for `dvc metrics show`.
-The test metrics are also logged to the seed's MLflow training run. Timing metrics are in the
+Reads the variant's models from the train stages' outputs (`<model_dir>/seed-<s>/`). Writes
+`<eval_dir>/seed-<s>.json` (metrics and provenance of the default setting), `<eval_dir>/seed-<s>.npz`
+(what the report plots: reconstructions, decoder features, firing frequencies, an activation
+sample), `<metrics_file>`: the mean over seeds, for `dvc metrics show`, and `<sweep_file>`: the
+test metrics of every sweep point (first seed; none for the unpenalised variant).
+The test metrics are also logged to each model's MLflow run. Timing metrics are in the
 per-seed files and MLflow only, so that the metrics file is identical between reruns.
 """
 
@@ -30,6 +32,22 @@ def encode_all(model, x, batch_size: int):
     return torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
 
 
+def log_test_metrics(run_id: str, metrics: dict) -> bool:
+    """Log `metrics` as test_* to a model's MLflow run; False (with a warning) when the store does not have it."""
+    import mlflow
+
+    from .. import tracking
+
+    try:
+        mlflow.MlflowClient().get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        print(f"WARNING: MLflow run {run_id} is not in {tracking.tracking_uri()}; test metrics are written to files only",
+              flush=True)
+        return False
+    tracking.log_metrics(run_id, {f"test_{k}": v for k, v in metrics.items()})
+    return True
+
+
 def held_out_metrics(model, x, params) -> tuple[dict, object, object]:
     """Reconstruction and sparsity metrics of `model` on images `x`; also returns x_hat and z."""
     from ..metrics import reconstruction_metrics, sparsity_metrics
@@ -42,10 +60,20 @@ def held_out_metrics(model, x, params) -> tuple[dict, object, object]:
     return metrics, x_hat, z
 
 
+def load_model(arch: str, params, info: dict, weights: Path):
+    """A trained model from its state_dict and the description the train stage wrote beside it."""
+    import torch
+
+    from ..models import build_model
+
+    model = build_model(arch, params.model, info["activation"])
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model
+
+
 def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir: Path, metrics_file: Path,
-        params_file: Path) -> None:
+        sweep_file: Path, params_file: Path) -> None:
     params = load_params(params_file)
-    import mlflow
     import numpy as np
     import torch
 
@@ -53,7 +81,6 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
     from ..data import load_split, read_manifest
     from ..io import read_json, staged_dir, write_json
     from ..metrics import firing_frequency, unit_mean_activation
-    from ..models import build_model
     from ..penalties import build_penalty
     from ..probes import probe_accuracy
     from ..training import to_float_images
@@ -72,10 +99,8 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
 
     with staged_dir(eval_dir) as out:
         for seed in params.seeds:
-            info = read_json(model_dir / f"seed-{seed}.json")
-            model = build_model(arch, params.model, penalty.activation)
-            state = torch.load(model_dir / f"seed-{seed}.pt", map_location="cpu", weights_only=True)
-            model.load_state_dict(state)
+            info = read_json(model_dir / f"seed-{seed}" / f"{variant}.json")
+            model = load_model(arch, params, info, model_dir / f"seed-{seed}" / f"{variant}.pt")
             metrics, x_hat, z = held_out_metrics(model, x, params)
             # Probe on the codes of every training image (the model's own training set), scored on the test set.
             train_codes = encode_all(model, x_train, params.evaluate.batch_size)[1].flatten(1).numpy()
@@ -117,19 +142,27 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
                     "training": info,
                 },
             )
-            try:
-                mlflow.get_run(info["mlflow_run_id"])
-            except mlflow.exceptions.MlflowException:
-                print(f"WARNING: MLflow run {info['mlflow_run_id']} is not in {tracking.tracking_uri()}; "
-                      "test metrics are written to files only", flush=True)
-                continue
-            with mlflow.start_run(run_id=info["mlflow_run_id"]):
-                mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items()})
-                if seed != params.seeds[0]:  # figures for the first seed only: each costs seconds to draw
-                    continue
-                plots.log_figure(plots.reconstruction_grid({variant: arrays}), "reconstructions.png")
-                plots.log_figure(plots.feature_grid(arrays["features"], arrays["firing_frequency"], variant), "features.png")
-                plots.log_figure(plots.activation_histograms({variant: arrays["activation_sample"]}, threshold), "activations.png")
+            run_id = info["mlflow_run_id"]
+            if not log_test_metrics(run_id, metrics) or seed != params.seeds[0]:
+                continue  # figures for the first seed only: each costs seconds to draw
+            plots.log_figure(run_id, plots.reconstruction_grid({variant: arrays}), "reconstructions.png")
+            plots.log_figure(run_id, plots.feature_grid(arrays["features"], arrays["firing_frequency"], variant),
+                             "features.png")
+            plots.log_figure(run_id, plots.activation_histograms({variant: arrays["activation_sample"]}, threshold),
+                             "activations.png")
+
+    points = []  # the sweep's other settings, trained on the first seed
+    first = model_dir / f"seed-{params.seeds[0]}"
+    for info_file in sorted(first.glob(f"{variant}-*.json")):
+        info = read_json(info_file)
+        model = load_model(arch, params, info, info_file.with_suffix(".pt"))
+        metrics, _, z = held_out_metrics(model, x, params)
+        if penalty_name == "kl":
+            metrics["rho_hat_abs_error"] = (unit_mean_activation(z) - info["penalty_params"]["rho"]).abs().mean().item()
+        log_test_metrics(info["mlflow_run_id"], metrics)
+        points.append({"setting": info["penalty_params"], "metrics": metrics, "training": info})
+    write_json(sweep_file, {"variant": variant, "seed": params.seeds[0], "dataset": manifest["dataset"],
+                            "data_digest": manifest["digest"], "points": points})
 
     summary = {
         "dataset": manifest["dataset"],

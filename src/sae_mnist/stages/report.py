@@ -31,7 +31,7 @@ METRIC_DEFINITIONS = """\
 | dense | fraction of code units (conv: channels) active on more than {dense_pct:g}% of test images |
 | Hoyer | mean per-image Hoyer sparsity (√n − ‖z‖₁/‖z‖₂)/(√n − 1): 1 for a one-hot code, 0 for a constant code; needs no threshold |
 | probe acc. | test accuracy of a multinomial logistic regression (scikit-learn, lbfgs, C = {C:g}, at most {max_iter} iterations, standardised features) trained on the codes of all training images |
-| train s, samples/s | training wall time and throughput (train images × epochs / wall time), on the device in the provenance block |
+| train s, samples/s | wall time of the stack the model was trained in (every model of its architecture and seed, trained together) and the throughput per model (train images × epochs / that time), on the device in the provenance block |
 | params | trainable parameters |
 
 The activation threshold {threshold} is shared by every variant. Decoder weights of each code unit have unit L2
@@ -70,7 +70,8 @@ def _load_variants(metrics_dir: Path, eval_dir: Path, log_dir: Path) -> dict[str
                 "seeds": per_seed,
                 "stats": seed_summaries([s["metrics"] for s in per_seed]),
                 "arrays": dict(np.load(eval_dir / name / f"{seeds[0].stem}.npz")),
-                "history": {p.stem: pd.read_csv(p) for p in sorted((log_dir / name).glob("seed-*.csv"))},
+                "history": {f"seed-{s['seed']}": pd.read_csv(log_dir / arch / f"seed-{s['seed']}" / f"{name}.csv")
+                            for s in per_seed},
             }
     if not variants:
         raise FileNotFoundError(f"no variant metrics found in {metrics_dir}: run the evaluate stages first")
@@ -332,7 +333,7 @@ def run(metrics_dir: Path, eval_dir: Path, log_dir: Path, sweep_dir: Path, basel
             f"- device: {env['device']}; Python {env['python']} on {env['platform']}",
             "- packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
             f"- MLflow experiment `{params.tracking.experiment}`, one run per variant and seed and per sweep point "
-            "(run ids in `eval/<variant>/seed-<s>.json` and `sweep/<variant>.json`)",
+            "(run ids in `eval/<variant>/seed-<s>.json` and `sweep/<variant>.json`; each a child of its stack's run)",
         ]) + "\n")
         md.append("Parameters (`params.yaml`):\n\n```yaml\n" + Path(params_file).read_text().strip() + "\n```\n")
         text = "\n".join(md)

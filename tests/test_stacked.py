@@ -1,0 +1,152 @@
+"""The stacked trainer against training each model alone, and its own bookkeeping (resume, divergence)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sae_mnist.models import ConvSAE, LinearSAE
+from sae_mnist.params import TrainParams
+from sae_mnist.penalties import KLPenalty, L1Penalty, NoPenalty
+from sae_mnist.stacked import STACKS, _conv_weight_from_order, _conv_weight_order
+from sae_mnist.training import Checkpoint, TrainingDiverged, seed_everything, train_model, train_stack
+
+CPU = torch.device("cpu")
+# Every penalty, and two strengths of each penalised one, as a frontier stack holds them.
+PENALTIES = [NoPenalty(), L1Penalty(0.05), L1Penalty(0.4), KLPenalty(1.0, 0.05), KLPenalty(3.0, 0.1)]
+
+
+def images(n=200, seed=0) -> torch.Tensor:
+    """Digit-like inputs: random strokes on black, so ReLU units fire sparsely as on MNIST."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n, 28, 28)
+    for i in range(n):
+        r, c = torch.randint(4, 20, (2,), generator=g).tolist()
+        x[i, r:r + 8, c:c + 3] = torch.rand(8, 3, generator=g)
+    return (x * 255).round().to(torch.uint8)
+
+
+def single(arch: str, penalty, seed: int = 0):
+    seed_everything(seed)
+    model = LinearSAE(24, penalty.activation) if arch == "linear" else ConvSAE(5, penalty.activation)
+    model.init_code_bias(penalty.code_bias_init)
+    return model
+
+
+def stack_of(arch: str, penalties, seed: int = 0):
+    return STACKS[arch].from_models([single(arch, p, seed) for p in penalties])
+
+
+@pytest.mark.parametrize("arch", ["linear", "conv"])
+def test_each_stacked_model_trains_as_it_would_alone(arch):
+    """N steps of the stack give every model (every penalty) the weights and losses that train_model gives it alone."""
+    torch.set_num_threads(1)
+    params = TrainParams(epochs=3, batch_size=64, lr=3e-3, threads=1)  # 4 batches per epoch, the last one short
+    data = images()
+    stack = stack_of(arch, PENALTIES)
+    result = train_stack(stack, PENALTIES, [f"m{k}" for k in range(len(PENALTIES))], data, params, 0, CPU)
+    assert result.histories[0][-1]["step"] == 12
+    for k, penalty in enumerate(PENALTIES):
+        model = single(arch, penalty)
+        alone = train_model(model, penalty, data, params, 0, CPU)
+        for name, expected in model.state_dict().items():
+            got = stack.export(k)[name]
+            assert got.shape == expected.shape, name
+            assert torch.allclose(got, expected, rtol=1e-4, atol=1e-6), (type(penalty).__name__, name,
+                                                                         (got - expected).abs().max().item())
+        for row, ref in zip(result.histories[k], alone.history):
+            assert row.keys() - {"seconds"} == ref.keys() - {"seconds"}
+            for key in ref.keys() - {"epoch", "step", "seconds"}:
+                assert row[key] == pytest.approx(ref[key], rel=1e-5, abs=1e-6), (type(penalty).__name__, key)
+
+
+@pytest.mark.parametrize("arch", ["linear", "conv"])
+def test_a_stack_computes_what_its_single_models_compute(arch):
+    torch.set_num_threads(1)
+    models = [single(arch, p, seed=k) for k, p in enumerate(PENALTIES)]  # different weights per model
+    for m in models:
+        with torch.no_grad():
+            m.decoder.bias.uniform_(-0.2, 0.2)
+    stack = STACKS[arch].from_models(models)
+    data = images(6)
+    batch = stack.batch(stack.prepare(data), torch.arange(6))
+    u = stack.encode(batch)
+    z = torch.stack([torch.relu(u[k]) if m.activation == "relu" else torch.sigmoid(u[k]) for k, m in enumerate(models)])
+    recon, _ = stack.decode(z, batch)
+    x = data.unsqueeze(1).float() / 255
+    for k, model in enumerate(models):
+        x_hat, code = model(x)
+        assert torch.allclose(z[k], model.code_entries(code)[0], atol=1e-5)
+        expected = (x - x_hat).pow(2).flatten(1).sum(1).mean()
+        assert recon[k].item() == pytest.approx(expected.item(), rel=1e-5)
+        for name, value in model.state_dict().items():
+            assert torch.equal(stack.export(k)[name], value), name
+
+
+def test_conv_weight_order_round_trips_and_matches_the_patches():
+    w = torch.randn(3, 1, 8, 8)
+    assert torch.equal(_conv_weight_from_order(_conv_weight_order(w)), w)
+    image = torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8)
+    patches = STACKS["conv"].prepare(image)["patches"][0].float()  # (49, 64) in the stack's order
+    unfolded = torch.nn.functional.unfold(image.float().unsqueeze(0), 8, padding=2, stride=4)[0].T  # (49, 64), (ky, kx)
+    assert torch.allclose(patches @ _conv_weight_order(w).T, unfolded @ w.flatten(1).T, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("arch", ["linear", "conv"])
+def test_stacked_training_is_bitwise_deterministic(arch):
+    torch.set_num_threads(1)
+    params = TrainParams(epochs=2, batch_size=64, lr=3e-3, threads=1)
+    runs = []
+    for _ in range(2):
+        stack = stack_of(arch, PENALTIES)
+        train_stack(stack, PENALTIES, list("abcde"), images(), params, 0, CPU)
+        runs.append(stack)
+    for a, b in zip(runs[0].params, runs[1].params):
+        assert torch.equal(a, b)
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("arch", ["linear", "conv"])
+def test_resume_from_checkpoint_gives_the_same_weights(tmp_path, arch):
+    torch.set_num_threads(1)
+    params = TrainParams(epochs=3, batch_size=64, lr=3e-3, threads=1)
+    names = [f"m{k}" for k in range(len(PENALTIES))]
+    straight = stack_of(arch, PENALTIES)
+    expected = train_stack(straight, PENALTIES, names, images(), params, 0, CPU)
+
+    checkpoint = Checkpoint(tmp_path / "stack.pt", key="config-a")
+
+    def crash_after_epoch_2(rows):
+        if rows[0]["epoch"] == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_stack(stack_of(arch, PENALTIES), PENALTIES, names, images(), params, 0, CPU,
+                    on_epoch=crash_after_epoch_2, checkpoint=checkpoint)
+    assert checkpoint.load()["step"] == 2 * 4
+
+    resumed = stack_of(arch, PENALTIES, seed=123)  # a fresh process would initialise differently: the checkpoint wins
+    replayed = []
+    result = train_stack(resumed, PENALTIES, names, images(), params, 0, CPU, on_epoch=replayed.append,
+                         checkpoint=checkpoint)
+    for a, b in zip(straight.params, resumed.params):
+        assert torch.equal(a, b)
+    assert [[r["loss"] for r in h] for h in result.histories] == [[r["loss"] for r in h] for h in expected.histories]
+    assert [rows[0]["epoch"] for rows in replayed] == [1, 2, 3]
+
+    assert Checkpoint(tmp_path / "stack.pt", key="config-b").load() is None  # another configuration
+    (tmp_path / "stack.pt").write_bytes(b"cut short")
+    assert checkpoint.load() is None
+
+
+def test_divergence_names_each_diverged_model_and_its_first_bad_step():
+    penalties = [L1Penalty(0.1), L1Penalty(float("inf")), NoPenalty()]
+    params = TrainParams(epochs=2, batch_size=64, lr=3e-3, threads=1)
+    with pytest.raises(TrainingDiverged) as caught:
+        train_stack(stack_of("linear", penalties), penalties, ["ok", "bad", "fine"], images(), params, 0, CPU)
+    message = str(caught.value)
+    assert message.startswith("bad: loss became NaN or infinite at epoch 1, step 1; no weights were written.")
+    assert "ok:" not in message and "fine:" not in message
