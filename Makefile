@@ -21,8 +21,9 @@ setup: $(STAMP)
 repro: setup
 	dvc repro
 
+# PYTEST_ARGS passes options on, e.g. make test PYTEST_ARGS="--mnist-mirror ../shared/data/mnist -x"
 test: setup
-	python -m pytest
+	python -m pytest $(PYTEST_ARGS)
 
 # The MLflow UI on this repository's store, on this machine only.
 ui: setup

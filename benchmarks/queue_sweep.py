@@ -6,8 +6,9 @@ In a throwaway copy of the repository (git and DVC included, small configuration
 1 thread per job), it runs `dvc repro` once, then for each --jobs in (1, 2) queues one experiment per
 L1 strength (`dvc exp run --queue -S penalty.l1.linear.lam=<v>`; the --jobs 2 batch uses the
 values x 1.5, as DVC's run cache would restore repeated ones without training), starts the queue with
-`dvc queue start --jobs N`, waits for it, and times it. Each experiment re-runs train@linear-l1 (one
-MLflow run per seed), evaluate@linear-l1, sweep@linear-l1 (one run per sweep point) and the report.
+`dvc queue start --jobs N`, waits for it, and times it. Each experiment re-runs the linear stacks
+train@linear-<seed> (one parent MLflow run per seed and a child run per model in it: the three defaults,
+and on the first seed every sweep point), the linear evaluate stages and the report.
 It then checks the shared MLflow store, grouping runs by the `dvc_experiment` tag (DVC's experiment
 name): every expected run present, FINISHED, none duplicated within an experiment.
 """
@@ -89,9 +90,11 @@ def main() -> None:
             wait_for_queue(repo)
             seconds = time.perf_counter() - started
             new = [r for r in sweep_runs(repo) if r.info.run_id not in before]
-            # Per experiment: one train run per seed, one sweep run per sweep value other than its own default.
-            sweep_values = params["sweep"]["l1"]["linear"]["lam"]
-            expected = {v: len(params["seeds"]) + len({s for s in sweep_values if s != v}) for v in values}
+            # Per experiment and seed: the stack's run and one per default (none, l1, kl); on the first seed also
+            # one per sweep point: each L1 strength other than the experiment's own, and KL's betas and rhos.
+            sweep_values, kl = params["sweep"]["l1"]["linear"]["lam"], params["sweep"]["kl"]["linear"]
+            expected = {v: 4 * len(params["seeds"]) + len({s for s in sweep_values if s != v})
+                        + len(kl["beta"]) + len(kl["rho"]) for v in values}
             by_experiment = Counter(r.data.tags.get("dvc_experiment", "?") for r in new)
             per_run = Counter((r.data.tags.get("dvc_experiment", "?"), r.info.run_name) for r in new)
             result = {

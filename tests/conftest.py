@@ -1,4 +1,13 @@
-"""Shared fixtures: the local MNIST mirror, loopback HTTP servers, and a throwaway copy of the repository."""
+"""Shared fixtures: full MNIST for the tests that need it, loopback HTTP servers, and a throwaway copy of the repository.
+
+Tests that need the full MNIST files (the `mnist_mirror` fixture) take them, in this order, from
+  1. $MNIST_MIRROR, the project's own mirror override (a local directory or an http(s) URL);
+  2. a local directory given by `pytest --mnist-mirror DIR` or $SAE_MNIST_TEST_MIRROR (CI: ../shared/data/mnist);
+  3. the public mirrors in params.yaml, downloaded once (verified) into ~/.cache/sae-mnist/mnist.
+Where none answers they are skipped, with a reason that says how to enable them; with
+`pytest --require-mnist` or SAE_MNIST_REQUIRE_DATA=1 (as CI runs) they fail instead, so a run can
+never pass by skipping them. No test writes into a local mirror.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +24,67 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MIRROR = REPO.parent / "shared" / "data" / "mnist"
+MNIST_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sae-mnist" / "mnist"
+HOW_TO_ENABLE = (
+    "full MNIST is not available to the tests: set MNIST_MIRROR to a directory or http(s) URL holding the four "
+    "MNIST .gz files, or run `pytest --mnist-mirror DIR` (or set SAE_MNIST_TEST_MIRROR=DIR), or let the tests "
+    f"reach the public mirrors once (they cache the files in {MNIST_CACHE})"
+)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("sae-mnist")
+    group.addoption("--mnist-mirror", metavar="DIR",
+                    help="local directory holding the four MNIST .gz files (default: $SAE_MNIST_TEST_MIRROR)")
+    group.addoption("--require-mnist", action="store_true",
+                    help="fail, instead of skip, the tests that need full MNIST when it is not available "
+                         "(default: $SAE_MNIST_REQUIRE_DATA=1)")
+
+
+def _has_mnist_files(directory: Path) -> bool:
+    from sae_mnist.data import MNIST_FILES
+
+    return all((directory / f"{spec.name}.gz").is_file() for spec in MNIST_FILES)
+
+
+def _download_to_cache(download_params) -> Path | None:
+    """Full MNIST, verified, in the cache (downloaded on first use); None when no mirror delivers."""
+    from sae_mnist.data import download_mnist
+    from sae_mnist.errors import BenchmarkError
+
+    if (MNIST_CACHE / "manifest.json").is_file() and _has_mnist_files(MNIST_CACHE):
+        return MNIST_CACHE
+    try:
+        manifest = download_mnist(download_params, MNIST_CACHE)
+    except BenchmarkError as e:
+        print(f"full MNIST for the tests: {e}")
+        return None
+    return MNIST_CACHE if manifest["dataset"] == "mnist" else None
 
 
 @pytest.fixture(scope="session")
-def mnist_mirror() -> Path:
-    """The read-only local copy of the canonical MNIST files (never written to)."""
-    if not (SHARED_MIRROR / "train-images-idx3-ubyte.gz").is_file():
-        pytest.fail(f"local MNIST mirror missing at {SHARED_MIRROR}; see ../shared/data/README.md")
-    return SHARED_MIRROR
+def mnist_mirror(request) -> Path:
+    """A local directory holding the canonical MNIST files (read only: never written to)."""
+    from sae_mnist.params import load_params
+
+    download = load_params(REPO / "params.yaml").download.model_copy(update={"allow_fallback": False, "timeout_s": 10})
+    given = os.environ.get("MNIST_MIRROR")
+    local = request.config.getoption("--mnist-mirror") or os.environ.get("SAE_MNIST_TEST_MIRROR")
+    if given and Path(given).is_dir():
+        found = Path(given).resolve() if _has_mnist_files(Path(given)) else None
+    elif given:  # a URL: download it into the cache
+        found = _download_to_cache(download.model_copy(update={"mirror": given, "mirrors": []}))
+    elif local:
+        found = Path(local).resolve() if _has_mnist_files(Path(local)) else None
+        if found is None:
+            print(f"full MNIST for the tests: {local} does not hold the four MNIST .gz files")
+    else:
+        found = _download_to_cache(download.model_copy(update={"mirror": None}))
+    if found is not None:
+        return found
+    if request.config.getoption("--require-mnist") or os.environ.get("SAE_MNIST_REQUIRE_DATA") == "1":
+        pytest.fail(f"required, but {HOW_TO_ENABLE}")
+    pytest.skip(HOW_TO_ENABLE)
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
