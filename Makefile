@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make repro   create .venv with the locked versions, then run the whole benchmark (dvc repro)
 #   make test    create .venv with the locked versions, then run the test suite
+#   make quick   the whole pipeline on a small configuration, in minutes, in .quick/ (a smoke run)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # DVC stages call `python`: make it the environment's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro test ui clean-venv
+.PHONY: setup repro quick test ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,10 @@ setup: $(STAMP)
 
 repro: setup
 	dvc repro
+
+# The whole pipeline on a small configuration in .quick/ (a throwaway copy): a smoke run, not for citing.
+quick: setup
+	python -m sae_mnist.quick .quick
 
 # PYTEST_ARGS passes options on, e.g. make test PYTEST_ARGS="--mnist-mirror ../shared/data/mnist -x"
 test: setup

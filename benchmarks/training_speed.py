@@ -8,8 +8,10 @@ For each architecture, at params.yaml's width, batch size, lr, thread count and 
 same images and number of samples, it times (each after a warm-up of a few batches, not timed):
   seed-style  torchvision.datasets.MNIST(transform=ToTensor()) + DataLoader(shuffle=True, num_workers=0),
               each batch through sae_mnist.training.train_step: a notebook's loop (L1 penalty);
-  single      sae_mnist.training.train_model: one model at a time, autograd, torch's Adam (L1 penalty);
-  stack K     sae_mnist.training.train_stack on K models at once, a frontier's mix of penalties:
+  single      sae_mnist.training.train_model: one model at a time, autograd, torch's Adam (L1 penalty,
+              the training recipe);
+  stack K     sae_mnist.training.train_stack on K models at once, a frontier's mix of penalties, on the
+              training recipe of params.yaml (centred input, encoder from decoder, schedules):
               K = 1 is one L1 model; otherwise one unpenalised model and the rest split between L1 and KL;
 and the float32 rate of a large square matmul (sgemm), measured in the same run, before and after the
 loops. Every configuration is timed once per repeat, the repeats interleaved, and the median is reported,
@@ -51,7 +53,7 @@ from sae_mnist.params import ARCHITECTURES, ConvParams, LinearParams, ModelParam
 from sae_mnist.penalties import KLPenalty, L1Penalty, NoPenalty
 from sae_mnist.provenance import cpu_name, device_name, git_commit
 from sae_mnist.stacked import STACKS
-from sae_mnist.training import seed_everything, select_device, train_model, train_stack, train_step
+from sae_mnist.training import initial_model, seed_everything, select_device, train_model, train_stack, train_step
 
 WARMUP_BATCHES = 3
 EPOCH_SAMPLES = 60_000  # --scaling reports time per full MNIST epoch
@@ -134,11 +136,14 @@ def frontier_penalties(k: int, params, arch: str) -> list:
             + [KLPenalty(kl.beta * 2 ** (i - (k - 1 - n_l1) // 2), kl.rho) for i in range(k - 1 - n_l1)])
 
 
-def new_model(arch, penalty, model_params, seed, device):
-    seed_everything(seed)
-    model = build_model(arch, model_params, penalty.activation)
-    model.init_code_bias(penalty.code_bias_init)
-    return model.to(device)
+def new_model(arch, penalty, model_params, seed, device, recipe=None, mean_image=None):
+    """A model as the train stage starts it (training.initial_model); without a recipe, the plain initialisation."""
+    if recipe is None:
+        seed_everything(seed)
+        model = build_model(arch, model_params, penalty.activate)
+        model.init_code_bias(penalty.code_bias_init)
+        return model.to(device)
+    return initial_model(arch, model_params, penalty, recipe, seed, mean_image).to(device)
 
 
 def seed_style_seconds(arch, model_params, train, params, dataset, n, seed, device) -> float:
@@ -158,19 +163,24 @@ def seed_style_seconds(arch, model_params, train, params, dataset, n, seed, devi
 
 def single_seconds(arch, model_params, train, params, images, n, seed, device) -> float:
     penalty = L1Penalty(params.penalty.of("l1", arch).lam)
-    model = new_model(arch, penalty, model_params, seed, device)
-    train_model(model, penalty, images[: WARMUP_BATCHES * train.batch_size], train, seed, device, desc="warm-up")
-    return timed(device, lambda: train_model(model, penalty, images[:n], train, seed, device, desc="single"))
+    mean_image = images[:n].float().div(255).mean(0, keepdim=True)
+    model = new_model(arch, penalty, model_params, seed, device, params.recipe, mean_image)
+    train_model(model, penalty, images[: WARMUP_BATCHES * train.batch_size], train, seed, device, recipe=params.recipe,
+                desc="warm-up")
+    return timed(device, lambda: train_model(model, penalty, images[:n], train, seed, device, recipe=params.recipe,
+                                             desc="single"))
 
 
 def stack_seconds(arch, k, model_params, train, params, images, n, seed, device, penalties=None) -> float:
     penalties = penalties or frontier_penalties(k, params, arch)
-    stack = STACKS[arch].from_models([new_model(arch, p, model_params, seed, torch.device("cpu")) for p in penalties])
-    names = [f"m{i}" for i in range(k)]
+    mean_image = images[:n].float().div(255).mean(0, keepdim=True)
+    stack = STACKS[arch].from_models([new_model(arch, p, model_params, seed, torch.device("cpu"), params.recipe, mean_image)
+                                      for p in penalties])
+    names, recipes = [f"m{i}" for i in range(k)], [params.recipe] * k
     train_stack(stack, penalties, names, images[: WARMUP_BATCHES * train.batch_size], train, seed, device,
-                desc="warm-up")
+                recipes=recipes, desc="warm-up")
     return timed(device, lambda: train_stack(stack, penalties, names, images[:n], train, seed, device,
-                                             desc=f"stack K={k}"))
+                                             recipes=recipes, desc=f"stack K={k}"))
 
 
 def compare_loops(args, params, images, n, seed, device) -> tuple[dict, str]:

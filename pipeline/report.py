@@ -7,13 +7,16 @@ from sae_mnist.cli import run_stage
 from sae_mnist.stages import report
 
 parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--metrics", type=Path, required=True, help="directory of per-variant metrics JSON files")
 parser.add_argument("--eval", type=Path, required=True, help="directory of per-variant evaluation outputs")
-parser.add_argument("--logs", type=Path, required=True, help="directory of per-variant training logs")
-parser.add_argument("--sweep", type=Path, required=True, help="directory of the sweep stages' frontier points")
+parser.add_argument("--logs", type=Path, required=True, help="directory of the train stages' per-epoch losses")
+parser.add_argument("--frontier", type=Path, required=True, help="directory of every variant's frontier points")
+parser.add_argument("--ablation", type=Path, required=True, help="directory of the recipe ablations")
+parser.add_argument("--wide", type=Path, required=True, help="directory of the wide configuration's results")
 parser.add_argument("--baselines", type=Path, required=True, help="the baselines stage's JSON file")
 parser.add_argument("--data", type=Path, required=True, help="output directory of the download stage")
 parser.add_argument("--out", type=Path, required=True, help="directory to write the report into")
+parser.add_argument("--headline", type=Path, required=True, help="JSON file of the headline metrics (DVC metrics)")
 parser.add_argument("--params", type=Path, default=Path("params.yaml"))
 args = parser.parse_args()
-run_stage(report.run, args.metrics, args.eval, args.logs, args.sweep, args.baselines, args.data, args.out, args.params)
+run_stage(report.run, args.eval, args.logs, args.frontier, args.ablation, args.wide, args.baselines,
+          args.data, args.out, args.headline, args.params)

@@ -36,6 +36,9 @@ def pytest_addoption(parser):
     group = parser.getgroup("sae-mnist")
     group.addoption("--mnist-mirror", metavar="DIR",
                     help="local directory holding the four MNIST .gz files (default: $SAE_MNIST_TEST_MIRROR)")
+    group.addoption("--require-postgres", action="store_true",
+                    help="fail, instead of skip, the tracking-server test when PostgreSQL is missing "
+                         "(default: $SAE_MNIST_REQUIRE_POSTGRES=1)")
     group.addoption("--require-mnist", action="store_true",
                     help="fail, instead of skip, the tests that need full MNIST when it is not available "
                          "(default: $SAE_MNIST_REQUIRE_DATA=1)")
@@ -123,25 +126,18 @@ def serve() -> Iterator[Callable[..., str]]:
 
 
 def copy_repo(dest: Path) -> Path:
-    """A git repository holding this checkout's tracked and untracked-but-not-ignored files."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, capture_output=True, text=True, check=True,
-    ).stdout.split("\0")
-    for rel in filter(None, listed):
-        src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    for generated in ("dvc.lock", "metrics", "logs", "reports", "sweep", "baselines"):
+    """A git repository holding this checkout's tracked and untracked-but-not-ignored files, without results."""
+    from sae_mnist.quick import copy_repo as copy
+
+    copy(REPO, dest)
+    for generated in ("dvc.lock", "metrics", "logs", "reports", "frontier", "baselines", "ablation", "wide"):
         target = dest / generated
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
-    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "copy"],
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "no results"],
                    cwd=dest, check=True)
     return dest
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import struct
 
@@ -101,16 +102,26 @@ def test_http_mirror_and_environment_override(tmp_path, mnist_mirror, serve, mon
     url = serve(mnist_mirror)
     monkeypatch.setenv(data.MIRROR_ENV, url)
     manifest = download_mnist(offline(mirror=str(tmp_path / "does-not-exist")), tmp_path / "mnist")
-    assert manifest["source"] == [url.rstrip("/")]
+    assert manifest["source"] == ["http mirror at 127.0.0.1"]  # a mirror by its host: no port, path or machine name
     assert data.mirror_sources(offline(mirror="b", mirrors=["c"])) == [url, "b", "c"]
 
 
 def test_next_mirror_is_tried_after_a_bad_one(tmp_path, mnist_mirror, capsys):
     bad = mirror_with(tmp_path, mnist_mirror, {f"{LABELS.name}.gz": b"not gzip at all"})
     manifest = download_mnist(offline(mirrors=[bad, str(mnist_mirror)]), tmp_path / "mnist")
-    assert manifest["files"][LABELS.name]["source"].startswith(str(mnist_mirror))
-    assert manifest["files"][IMAGES.name]["source"].startswith(bad)
-    assert "not a gzip file" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert f"ok {LABELS.name}.gz from {mnist_mirror}" in out and f"ok {IMAGES.name}.gz from {bad}" in out
+    assert "not a gzip file" in err
+    # Results name a local mirror without its path on this machine.
+    assert {f["source"] for f in manifest["files"].values()} == {"local directory mirror"}
+    assert str(tmp_path) not in json.dumps(manifest)
+
+
+def test_sources_are_named_without_machine_paths():
+    public = ["https://ossci-datasets.s3.amazonaws.com/mnist/"]
+    assert data.describe_source("https://ossci-datasets.s3.amazonaws.com/mnist", public) == public[0]
+    assert data.describe_source("http://10.1.2.3:8080/mirror/", public) == "http mirror at 10.1.2.3"
+    assert data.describe_source("/home/someone/mnist", public) == "local directory mirror"
 
 
 # ----------------------------------------------------------------------------- rejections

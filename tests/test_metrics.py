@@ -28,12 +28,12 @@ def test_perfect_reconstruction():
 
 def test_sparsity_metrics_by_hand():
     z = torch.tensor([[0.0, 0.5, 0.2], [0.05, 0.0, 0.0]])
-    m = sparsity_metrics(z, threshold=0.1, dense_above=0.1)
+    m = sparsity_metrics(z, threshold=0.1, always_on_above=0.1)
     assert m["l0"] == pytest.approx(1.0)  # 2 active entries, then 0
     assert m["code_size"] == 3
     assert m["mean_activation"] == pytest.approx(0.75 / 6)
     assert m["dead_fraction"] == pytest.approx(1 / 3)  # unit 0 never exceeds 0.1
-    assert m["dense_fraction"] == pytest.approx(2 / 3)  # units 1 and 2 fire on half the samples
+    assert m["always_on_fraction"] == pytest.approx(2 / 3)  # units 1 and 2 fire on half the samples
     first = (math.sqrt(3) - 0.7 / math.sqrt(0.29)) / (math.sqrt(3) - 1)
     assert m["hoyer"] == pytest.approx((first + 1.0) / 2)  # the second sample is one-hot
 
@@ -49,7 +49,16 @@ def test_conv_units_are_channels_active_anywhere():
     z[0, 0, 1, 1] = 0.9  # channel 0 fires on sample 0 only
     z[:, 1, 0, 0] = 0.9  # channel 1 fires on both
     assert firing_frequency(z, 0.1).tolist() == [0.5, 1.0, 0.0]
-    m = sparsity_metrics(z, threshold=0.1, dense_above=0.6)
+    m = sparsity_metrics(z, threshold=0.1, always_on_above=0.6)
     assert m["l0"] == pytest.approx(1.5) and m["code_size"] == 12
-    assert m["dead_fraction"] == pytest.approx(1 / 3) and m["dense_fraction"] == pytest.approx(1 / 3)
+    assert m["dead_fraction"] == pytest.approx(1 / 3) and m["always_on_fraction"] == pytest.approx(1 / 3)
     assert unit_mean_activation(z).tolist() == pytest.approx([0.9 / 8, 1.8 / 8, 0.0])
+
+
+def test_truncation_zeroes_entries_at_or_below_the_threshold():
+    from sae_mnist.metrics import l0, truncate
+
+    z = torch.tensor([[0.05, 0.1, 0.2], [0.0, 0.3, 0.09]])
+    assert torch.equal(truncate(z, 0.1), torch.tensor([[0.0, 0.0, 0.2], [0.0, 0.3, 0.0]]))  # 0.1 is not above 0.1
+    assert l0(z, 0.1) == pytest.approx(1.0) and l0(z, 0.01) == pytest.approx(2.5)
+    assert l0(truncate(z, 0.1), 0.0) == l0(z, 0.1)  # L0 counts exactly the entries the decoder then uses

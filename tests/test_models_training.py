@@ -11,13 +11,14 @@ from sae_mnist.penalties import KLPenalty, L1Penalty
 from sae_mnist.training import TrainingDiverged, seed_everything, train_model
 
 PARAMS = TrainParams(epochs=2, batch_size=32, lr=3e-3, threads=1)
+RELU, SIGMOID = L1Penalty(0.1).activate, KLPenalty(1.0, 0.05).activate
 
 
 def images(n=96, seed=0) -> torch.Tensor:
     return torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("model, code_shape", [(LinearSAE(16, "relu"), (5, 16)), (ConvSAE(4, "sigmoid"), (5, 4, 7, 7))])
+@pytest.mark.parametrize("model, code_shape", [(LinearSAE(16, RELU), (5, 16)), (ConvSAE(4, SIGMOID), (5, 4, 7, 7))])
 def test_shapes_and_unit_norm_decoder(model, code_shape):
     x = torch.rand(5, 1, 28, 28)
     x_hat, z = model(x)
@@ -28,21 +29,23 @@ def test_shapes_and_unit_norm_decoder(model, code_shape):
     features = model.decoder_features()
     assert features.shape[0] == code_shape[1]
     assert torch.allclose(features.flatten(1).norm(dim=1), torch.ones(code_shape[1]), atol=1e-5)
-    if model.activation == "sigmoid":
+    if model.activation == SIGMOID:
         assert ((z > 0) & (z < 1)).all()
 
 
-def test_conv_matmul_path_equals_torch_convolutions():
+@pytest.mark.parametrize("center_input", [False, True])
+def test_conv_matmul_path_equals_torch_convolutions(center_input):
     """ConvSAE runs its conv layers as unfold/fold matmuls for speed; values and gradients must match F.conv2d."""
     torch.manual_seed(0)
-    model = ConvSAE(6, "relu")
+    model = ConvSAE(6, RELU, center_input)
     with torch.no_grad():  # non-zero biases, so their placement is checked too
         model.encoder.bias.uniform_(-0.5, 0.5)
-        model.decoder.bias.fill_(0.3)
+        model.decoder_bias.uniform_(0.0, 0.3)  # a per-pixel bias
     x = torch.rand(3, 1, 28, 28)
     x_hat, z = model(x)
-    z_ref = torch.relu(torch.nn.functional.conv2d(x, model.encoder.weight, model.encoder.bias, stride=4, padding=2))
-    x_ref = torch.nn.functional.conv_transpose2d(z_ref, model.decoder.weight, model.decoder.bias, stride=4, padding=2)
+    x_in = x - model.decoder_bias if center_input else x  # the pre-encoder bias
+    z_ref = torch.relu(torch.nn.functional.conv2d(x_in, model.encoder.weight, model.encoder.bias, stride=4, padding=2))
+    x_ref = torch.nn.functional.conv_transpose2d(z_ref, model.decoder.weight, stride=4, padding=2) + model.decoder_bias
     assert torch.allclose(z, z_ref, atol=1e-5) and torch.allclose(x_hat, x_ref, atol=1e-5)
     grads = torch.autograd.grad(x_hat.square().sum(), [model.encoder.weight, model.decoder.weight])
     grads_ref = torch.autograd.grad(x_ref.square().sum(), [model.encoder.weight, model.decoder.weight])
@@ -52,7 +55,7 @@ def test_conv_matmul_path_equals_torch_convolutions():
 
 def train_once(arch, seed=0):
     seed_everything(seed)
-    model = LinearSAE(16, "relu") if arch == "linear" else ConvSAE(4, "sigmoid")
+    model = LinearSAE(16, RELU) if arch == "linear" else ConvSAE(4, SIGMOID)
     penalty = L1Penalty(0.1) if arch == "linear" else KLPenalty(1.0, 0.05)
     result = train_model(model, penalty, images(), PARAMS, seed, torch.device("cpu"))
     return model, result
@@ -74,21 +77,34 @@ def test_training_is_bitwise_deterministic_on_cpu(arch):
 def test_training_reduces_the_loss():
     _, result = train_once("linear")
     seed_everything(0)
-    model = LinearSAE(16, "relu")
+    model = LinearSAE(16, RELU)
     long = TrainParams(epochs=6, batch_size=32, lr=3e-3, threads=1)
     result = train_model(model, L1Penalty(0.01), images(), long, 0, torch.device("cpu"))
     assert result.history[-1]["recon"] < 0.8 * result.history[0]["recon"]
 
 
+@pytest.mark.parametrize("make", [lambda: LinearSAE(16, RELU), lambda: ConvSAE(4, RELU)])
+def test_encoder_from_decoder_is_the_decoders_transpose(make):
+    model = make()
+    model.init_encoder_from_decoder()
+    x = torch.rand(2, 1, 28, 28)
+    features = model.decoder_features().flatten(1)  # each unit's unit-norm decoder pattern
+    if isinstance(model, LinearSAE):  # the pre-activation of unit j is <x, d_j>
+        assert torch.allclose(model.pre_activations(x), x.flatten(1) @ features.T, atol=1e-5)
+    else:  # the encoder filter of channel c is its decoder filter
+        assert torch.equal(model.encoder.weight[:, 0].flatten(1), features)
+    assert torch.equal(model.encoder.bias, torch.zeros_like(model.encoder.bias))
+
+
 def test_divergence_stops_with_a_clear_message():
-    model = LinearSAE(8, "relu")
+    model = LinearSAE(8, RELU)
     with pytest.raises(TrainingDiverged, match="linear-x seed 0: loss became NaN or infinite at epoch 1, step 1;"):
         train_model(model, L1Penalty(float("inf")), images(), PARAMS, 0, torch.device("cpu"), desc="linear-x seed 0")
 
 
 def test_divergence_names_the_first_bad_step():
     seed_everything(0)
-    model = LinearSAE(8, "relu")
+    model = LinearSAE(8, RELU)
     huge = TrainParams(epochs=2, batch_size=32, lr=1e30, threads=1)
     with pytest.raises(TrainingDiverged, match=r"at epoch 1, step [23];"):
         train_model(model, L1Penalty(0.1), images(), huge, 0, torch.device("cpu"))

@@ -19,7 +19,12 @@ def write_params(tmp_path, edit) -> str:
 
 def test_shipped_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert params.seeds and params.penalty.of("kl", "linear").rho == pytest.approx(0.05)
+    assert len(params.seeds) >= 3 and not params.smoke  # the reference configuration, not a smoke run
+    for arch in ("linear", "conv"):
+        for penalty in ("none", "l1", "kl", "topk"):
+            points = params.sweep.points(penalty, params.penalty.of(penalty, arch), arch)
+            assert points[0] == params.penalty.of(penalty, arch) and len(points) == len(set(map(str, points)))
+    assert params.evaluate.active_threshold in params.evaluate.thresholds
 
 
 CASES = {
@@ -62,13 +67,40 @@ def test_unreadable_params(tmp_path):
         load_params(bad)
 
 
-def test_sweep_points_put_the_default_first_and_sweep_beta_and_rho_apart():
-    from sae_mnist.params import KLParams, KLSweep, L1Params, L1Sweep, SweepParams
+def test_sweep_points_put_the_default_first_and_sweep_beta_rho_and_scale():
+    from sae_mnist.params import KLParams, KLSweep, L1Params, L1Sweep, NoPenaltyParams, SweepParams, TopKParams, TopKSweep
 
     sweep = SweepParams(
         l1={"linear": L1Sweep(lam=[0.1, 0.3]), "conv": L1Sweep(lam=[1.0])},
-        kl={"linear": KLSweep(beta=[0.5, 2.0], rho=[0.01]), "conv": KLSweep(beta=[1.0], rho=[0.1])},
+        kl={"linear": KLSweep(beta=[0.5, 2.0], rho=[0.01], scale=[5.0], rho_beta=1.0), "conv": KLSweep(rho=[0.1])},
+        topk={"linear": TopKSweep(k=[4, 8]), "conv": TopKSweep(k=[2])},
     )
+    assert sweep.points("none", NoPenaltyParams(), "linear") == [NoPenaltyParams()]
     assert sweep.points("l1", L1Params(lam=0.3), "linear") == [L1Params(lam=0.3), L1Params(lam=0.1)]
-    assert sweep.points("kl", KLParams(beta=2.0, rho=0.05), "linear") == [
-        KLParams(beta=2.0, rho=0.05), KLParams(beta=0.5, rho=0.05), KLParams(beta=2.0, rho=0.01)]
+    assert sweep.points("topk", TopKParams(k=8), "linear") == [TopKParams(k=8), TopKParams(k=4)]
+    default = KLParams(beta=2.0, rho=0.05, scale=2.0)
+    # beta values at the default rho and scale; then rho (default and listed) x scale (default and listed) at rho_beta
+    assert sweep.points("kl", default, "linear") == [
+        default, KLParams(beta=0.5, rho=0.05, scale=2.0),
+        KLParams(beta=1.0, rho=0.05, scale=2.0), KLParams(beta=1.0, rho=0.01, scale=2.0),
+        KLParams(beta=1.0, rho=0.05, scale=5.0), KLParams(beta=1.0, rho=0.01, scale=5.0)]
+    # without rho_beta the grid is at the default beta, and the default itself is not repeated
+    assert sweep.points("kl", KLParams(beta=3.0, rho=0.02), "conv") == [
+        KLParams(beta=3.0, rho=0.02), KLParams(beta=3.0, rho=0.1)]
+
+
+def test_recipe_schedules_by_hand():
+    from sae_mnist.params import RecipeParams
+
+    r = RecipeParams(center_input=True, encoder_from_decoder=True, lr_warmup=0.1, lr_decay="cosine", lr_final=0.1,
+                     penalty_warmup=0.2)
+    total = 100  # lr warm-up 10 steps, penalty warm-up 20
+    assert [r.lr_factor(s, total) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    # cosine over the 90 steps after the warm-up: at step 55, half-way: 0.1 + 0.9 * 0.5 * (1 + cos(pi / 2)) = 0.55
+    assert r.lr_factor(10, total) == pytest.approx(1.0) and r.lr_factor(55, total) == pytest.approx(0.55)
+    assert r.lr_factor(100, total) == pytest.approx(0.1)
+    assert [r.penalty_factor(s, total) for s in (0, 9, 19, 50)] == pytest.approx([0.05, 0.5, 1.0, 1.0])
+    plain = r.without("lr_schedule").without("penalty_warmup")
+    assert {plain.lr_factor(s, total) for s in range(total)} == {1.0}
+    assert {plain.penalty_factor(s, total) for s in range(total)} == {1.0}
+    assert not r.without("center_input").center_input and not r.without("encoder_from_decoder").encoder_from_decoder

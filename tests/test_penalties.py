@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sae_mnist.models import ConvSAE, LinearSAE
-from sae_mnist.penalties import KLPenalty, L1Penalty, NoPenalty, kl_divergence, stack_penalties
+from sae_mnist.penalties import KLPenalty, L1Penalty, NoPenalty, TopKPenalty, kl_divergence, stack_penalties
 
 
 def test_l1_is_lambda_times_mean_over_images_of_summed_abs():
@@ -72,7 +72,60 @@ def test_kl_starts_code_units_at_the_target_mean_activation():
     penalty = KLPenalty(beta=1.0, rho=0.05)
     assert penalty.code_bias_init == pytest.approx(math.log(0.05 / 0.95))
     assert L1Penalty(lam=1.0).code_bias_init is None and NoPenalty().code_bias_init is None
-    for model in (LinearSAE(8, "sigmoid"), ConvSAE(3, "sigmoid")):
+    for model in (LinearSAE(8, penalty.activate), ConvSAE(3, penalty.activate)):
         model.init_code_bias(penalty.code_bias_init)
         _, z = model(torch.zeros(2, 1, 28, 28))  # zero input: the code is sigmoid(bias) everywhere
         assert torch.allclose(z, torch.full_like(z, 0.05), atol=1e-6)
+
+
+def test_topk_keeps_exactly_k_entries_per_image():
+    u = torch.randn(2, 6 * 49, 5, generator=torch.Generator().manual_seed(0)) + 3.0  # (models, images x positions, C)
+    z = stack_penalties([TopKPenalty(4), TopKPenalty(9)]).activate(u, n_images=6)
+    per_image = (z > 0).reshape(2, 6, -1).sum(2)
+    assert per_image.tolist() == [[4] * 6, [9] * 6]  # positive pre-activations: exactly k, per image and model
+    kept = z.reshape(2, 6, -1)
+    assert torch.equal(kept[0].topk(4, dim=1).values, u.reshape(2, 6, -1)[0].topk(4, dim=1).values)  # the largest
+    assert (TopKPenalty(3).activate(-torch.ones(1, 4, 2), n_images=4) == 0).all()  # ReLU: negatives stay off
+    assert TopKPenalty.terms == () and TopKPenalty(3)(z, 6) == {}
+
+
+def test_kl_scale_multiplies_the_code_but_not_the_firing_probability():
+    u = torch.randn(1, 10, 3)
+    for scale in (1.0, 2.0, 5.0):
+        penalty = KLPenalty(beta=1.0, rho=0.1, scale=scale)
+        z = penalty.activate(u, 10)
+        assert torch.allclose(z, scale * torch.sigmoid(u)) and torch.allclose(penalty.firing_probability(z),
+                                                                              torch.sigmoid(u))
+        rho_hat = torch.sigmoid(u).mean(1)
+        assert penalty(z, 10)["kl"].item() == pytest.approx(kl_divergence(0.1, rho_hat).sum().item(), rel=1e-6)
+
+
+def test_a_fixed_code_scale_leaves_no_way_to_lower_kl_without_changing_the_reconstruction():
+    """z = s * sigmoid(u) with s a constant: the reconstruction fixes the code, and the code fixes the KL term.
+
+    (A learned per-unit gain would not: g * sigmoid(u - ln g) is nearly sigmoid(u) while sigmoid is small,
+    yet its firing probability is g times smaller, so the KL term could move at an unchanged reconstruction.)
+    """
+    torch.manual_seed(0)
+    penalty = KLPenalty(beta=1.0, rho=0.02, scale=2.0)
+    model = LinearSAE(16, penalty.activate)
+    assert [name for name, _ in model.named_parameters()] == ["decoder_bias", "encoder.weight", "encoder.bias",
+                                                             "decoder.weight"]  # no scale or gain to learn
+    x = torch.rand(64, 1, 28, 28)
+    with torch.no_grad():
+        model.encoder.bias.fill_(-4.0)  # sparse: sigmoid(u) mostly small
+        x_hat, z = model(x)
+        # Equal reconstructions mean equal codes: the unit-norm decoder columns are linearly independent.
+        w = model.decoder.weight  # (784, 16)
+        z_back = torch.linalg.lstsq(w, (x_hat - model.decoder_bias).flatten(1).T).solution.T
+        assert torch.allclose(z_back, z, atol=1e-4)
+        kl = penalty(model.code_entries(z), 64)["kl"]
+        assert torch.allclose(penalty(model.code_entries(z_back), 64)["kl"], kl, rtol=1e-3)
+        # The loophole a learned gain would open: nearly the same code, a very different KL term.
+        u = model.pre_activations(x)
+        gain = 4.0
+        z_gain = gain * torch.sigmoid(u - math.log(gain)) * penalty.scale
+        assert (z_gain - z).abs().max() < 0.05 * z.abs().max()
+        rho_hat_gain = torch.sigmoid(u - math.log(gain)).mean(0)
+        kl_gain = kl_divergence(penalty.rho, rho_hat_gain).sum()
+        assert abs(kl_gain - kl) > 0.5 * kl

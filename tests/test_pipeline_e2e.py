@@ -22,7 +22,8 @@ from tests.conftest import copy_repo, edit_params, subprocess_env
 
 pytestmark = pytest.mark.e2e
 
-VARIANTS = [f"{a}-{p}" for a in ("linear", "conv") for p in ("none", "l1", "kl")]
+PENALTIES = ("none", "l1", "kl", "topk")
+VARIANTS = [f"{a}-{p}" for a in ("linear", "conv") for p in PENALTIES]
 EPOCHS = 2
 SEEDS = [0, 1]
 
@@ -33,11 +34,15 @@ def tiny(params: dict) -> None:
     params["train"].update(epochs=EPOCHS, max_samples=600, threads=1)
     params["model"]["linear"]["hidden"] = 32
     params["model"]["conv"]["channels"] = 4
-    for arch in ("linear", "conv"):  # one extra lam; one extra beta and one extra rho
+    for arch in ("linear", "conv"):  # one extra lam, rho, scale and k: 1 + 2 + 5 + 2 models per stack
         params["sweep"]["l1"][arch] = {"lam": [params["penalty"]["l1"][arch]["lam"] * 4]}
         kl = params["penalty"]["kl"][arch]
-        params["sweep"]["kl"][arch] = {"beta": [kl["beta"] * 4], "rho": [kl["rho"] / 2]}
-    params["probe"].update(max_iter=20, pca_components=10)
+        params["sweep"]["kl"][arch] = {"beta": [kl["beta"] * 4], "rho": [kl["rho"] / 2], "scale": [1.0]}
+        params["penalty"]["topk"][arch] = {"k": 8}
+        params["sweep"]["topk"][arch] = {"k": [4]}
+    params["wide"]["hidden"] = 48
+    params["wide"]["topk"] = {"k": 6}
+    params["probe"].update(C=[0.1, 1.0], validation=100, max_iter=50, pca_components=10)
 
 
 def dvc(repo: Path, *args: str, extra_env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -53,14 +58,16 @@ def dvc(repo: Path, *args: str, extra_env: dict | None = None, check: bool = Tru
 def run(tmp_path_factory):
     repo = copy_repo(tmp_path_factory.mktemp("e2e"))
     edit_params(repo, tiny)
-    result = dvc(repo, "repro")
+    # The tiny stacks train in seconds: sample system metrics often enough to see some.
+    result = dvc(repo, "repro", extra_env={"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "0.5"})
     return repo, result
 
 
 def test_every_stage_is_listed(run):
     repo, _ = run
     names = dvc(repo, "stage", "list", "--name-only").stdout.split()
-    expected = ["download", "baselines", "report"] + [f"evaluate@{v}" for v in VARIANTS]
+    expected = ["download", "baselines", "report", "ablation@linear", "ablation@conv"]
+    expected += [f"evaluate@{v}" for v in VARIANTS] + [f"wide@{seed}" for seed in SEEDS]
     expected += [f"train@{arch}-{seed}" for arch in ("linear", "conv") for seed in SEEDS]  # one stack per arch and seed
     assert sorted(names) == sorted(expected)
 
@@ -81,34 +88,68 @@ def test_metrics_and_plots_are_declared(run, tmp_path):
     repo, _ = run
     shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
     files = next(iter(shown.values()))["data"]
-    assert sorted(files) == sorted(f"metrics/{v}.json" for v in VARIANTS)
-    for path, content in files.items():
-        metrics = content["data"]
-        assert 0 < metrics["fvu"] < 2 and math.isfinite(metrics["psnr_db"]), path
-        assert 0 <= metrics["dead_fraction"] <= 1 and 0 <= metrics["l0"] <= metrics["code_size"]
-    assert "rho_hat_abs_error" in files["metrics/linear-kl.json"]["data"]
+    assert list(files) == ["metrics/headline.json"]  # one small file: what `dvc exp show` has columns for
+    headline = files["metrics/headline.json"]["data"]
+    assert set(headline) == {"primary", *VARIANTS}
+    for variant in VARIANTS:
+        assert set(headline[variant]) == {"fvu", "l0", "dead", "probe"} and 0 < headline[variant]["fvu"] < 2
+    for arch, primary in headline["primary"].items():
+        assert set(primary) == {"kl_minus_l1_fvu", "ci_low", "ci_high", "holm_p"}
+    for variant in VARIANTS:  # the full per-variant metrics stay plain JSON
+        metrics = json.loads((repo / f"metrics/{variant}.json").read_text())
+        assert math.isfinite(metrics["psnr_db"]) and 0 <= metrics["l0"] <= metrics["code_size"]
+    assert "rho_hat_relative_error" in json.loads((repo / "metrics/linear-kl.json").read_text())
     dvc(repo, "plots", "show", "-o", str(tmp_path / "plots"))
     html = (tmp_path / "plots" / "index.html").read_text()
     assert all(f"logs/train/{arch}/seed-{seed}/{arch}-{p}.csv" in html
-               for arch in ("linear", "conv") for seed in SEEDS for p in ("none", "l1", "kl"))
+               for arch in ("linear", "conv") for seed in SEEDS for p in PENALTIES)
+    assert "frontier-linear" in html and "frontier-conv" in html  # the FVU-L0 frontier as a DVC plot
+
     assert dvc(repo, "status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_every_frontier_point_is_evaluated_on_every_seed(run):
+    repo, _ = run
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for variant in VARIANTS:
+        arch, penalty = variant.split("-")
+        frontier = json.loads((repo / f"frontier/{variant}.json").read_text())
+        settings = {json.dumps(pt["setting"], sort_keys=True) for pt in frontier["points"]}
+        expected = {"none": 1, "l1": 2, "kl": 5, "topk": 2}[penalty]  # tiny(): default + the extra settings
+        assert len(settings) == expected, variant
+        assert len(frontier["points"]) == expected * len(SEEDS)
+        assert {pt["seed"] for pt in frontier["points"]} == set(SEEDS)
+        for pt in frontier["points"]:
+            m = pt["metrics"]
+            assert {f"fvu_at_{t:g}" for t in params["evaluate"]["thresholds"]} <= set(m)
+            assert 0 <= m["probe_accuracy"] <= 1 and "convergence" in pt["training"]
+    for arch in ("linear", "conv"):
+        ablation = json.loads((repo / f"ablation/{arch}.json").read_text())
+        assert len(ablation["models"]) == 4 * 6  # each variant x (full, without each of 4 parts, without all)
+    for seed in SEEDS:
+        wide = json.loads((repo / f"wide/seed-{seed}.json").read_text())
+        assert [m["variant"] for m in wide["models"]] == ["linear-l1", "linear-kl", "linear-topk"]
+        assert all(m["hidden"] == params["wide"]["hidden"] and "probe_accuracy" in m["metrics"] for m in wide["models"])
 
 
 def test_report_has_every_section_and_figure(run):
     repo, _ = run
     report = (repo / "reports/report.md").read_text()
-    for heading in ("## Verdict at matched sparsity", "## All variants", "## L1 against KL", "### linear", "### conv",
-                    "## Matched sparsity", "## Linear probes", "## Features", "## Reconstructions", "## How to cite"):
-        assert heading in report
+    for heading in ("## Verdict", "## Checks", "## What was trained", "## Matched sparsity", "### linear", "### conv",
+                    "## Recipe ablation", "## KL on equal terms", "## Every variant", "## Convergence",
+                    "## Linear probes", "### A wide code", "## Features", "## Reconstructions", "## How to cite"):
+        assert heading in report, heading
     links = [line.split("(", 1)[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
     for link in links:
         assert (repo / "reports" / link).is_file(), link
     assert {"figures/frontier-linear.png", "figures/frontier-conv.png", "figures/rho-hat.png"} <= set(links)
-    assert "git commit" in report and "sha256:" in report and "Welch p" in report
+    assert "git commit" in report and "sha256:" in report and "paired p" in report and "Holm p" in report
     for arch in ("linear", "conv"):  # a generated verdict line per architecture
         assert any(line.startswith(f"- {arch}: ") for line in report.splitlines())
     html = (repo / "reports/report.html").read_text()
     assert html.count("data:image/png;base64,") == len(links) and 'src="figures/' not in html
+    summary = json.loads((repo / "reports/summary.json").read_text())
+    assert set(summary["verdicts"]) == {"linear", "conv"} and summary["checks"] and summary["smoke"] is False
 
 
 def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
@@ -116,47 +157,67 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
     client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("sae-mnist")
     assert experiment.artifact_location == (repo / "mlruns" / "sae-mnist").as_uri()
-    runs = client.search_runs([experiment.experiment_id])
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
     assert {r.info.status for r in runs} == {"FINISHED"}
     manifest = json.loads((repo / "data/mnist/manifest.json").read_text())
-    parents = {r.info.run_id: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
+    parents = {r.info.run_id: r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.info.run_name != "report"}
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    hidden = params["wide"]["hidden"]
     assert sorted(r.info.run_name for r in parents.values()) == sorted(
-        f"{arch}-seed{seed}" for arch in ("linear", "conv") for seed in SEEDS)
+        [f"{arch}-seed{seed}" for arch in ("linear", "conv") for seed in SEEDS]
+        + [f"{arch}-ablation-seed0" for arch in ("linear", "conv")] + [f"linear{hidden}-seed{seed}" for seed in SEEDS])
     for parent in parents.values():
         assert parent.inputs.dataset_inputs[0].dataset.name == FALLBACK_DATASET
-        assert parent.data.tags["dvc_stage"] == f"train@{parent.data.tags['arch']}-{parent.data.tags['seed']}"
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]
-    assert len(children) == len(runs) - len(parents)
-    main = [r for r in children if r.data.tags["default_setting"] == "true"]
+    assert len(children) == len(runs) - len(parents) - 1  # and the report's run
+    frontier = [r for r in children if r.data.tags["dvc_stage"].startswith("train@")]
+    per_stack = {"none": 1, "l1": 2, "kl": 5, "topk": 2}
+    assert len(frontier) == 2 * len(SEEDS) * sum(per_stack.values())
+    main = [r for r in frontier if r.data.tags["default_setting"] == "true"]
     assert sorted(r.info.run_name for r in main) == sorted(f"{v}-seed{s}" for v in VARIANTS for s in SEEDS)
-    for r in children:
+    for r in frontier:
         parent = parents[r.data.tags["mlflow.parentRunId"]]
         variant = r.data.tags["variant"]
         assert (r.data.tags["arch"], r.data.tags["seed"]) == (parent.data.tags["arch"], parent.data.tags["seed"])
+        assert parent.data.tags["dvc_stage"] == r.data.tags["dvc_stage"] == f"train@{r.data.tags['arch']}-{r.data.tags['seed']}"
         assert r.data.tags["dataset"] == FALLBACK_DATASET and r.data.tags["data_digest"] == manifest["digest"]
         assert len(r.data.tags["git_commit"]) >= 40
         history = client.get_metric_history(r.info.run_id, "train_recon")
         assert [m.step for m in history] == list(range(1, EPOCHS + 1))
-        assert "test_fvu" in r.data.metrics and r.data.params["penalty"] == variant.split("-")[1]
-        assert r.data.metrics["stack_size"] == len([c for c in children
-                                                    if c.data.tags["mlflow.parentRunId"] == parent.info.run_id])
+        assert {"test_fvu", "test_probe_accuracy", "train_relative_change_last_tenth"} <= set(r.data.metrics)
+        assert r.data.params["penalty"] == variant.split("-")[1]
+        assert r.data.metrics["stack_size"] == sum(per_stack.values())
     for r in main:
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
         figures = {"reconstructions.png", "features.png", "activations.png"}
-        assert "model" in artifacts and (figures <= artifacts) == (r.data.tags["seed"] == str(SEEDS[0]))
-    # Sweep: one run per extra setting, on the first seed, its strength logged as a param.
-    sweep = [r for r in children if r not in main]
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    expected = []
-    for arch in ("linear", "conv"):
-        expected.append((f"{arch}-l1", f"lam={params['sweep']['l1'][arch]['lam'][0]:g}"))
-        kl = params["penalty"]["kl"][arch]
-        expected.append((f"{arch}-kl", f"beta={params['sweep']['kl'][arch]['beta'][0]:g},rho={kl['rho']:g}"))
-        expected.append((f"{arch}-kl", f"beta={kl['beta']:g},rho={params['sweep']['kl'][arch]['rho'][0]:g}"))
-    assert sorted((r.data.tags["variant"], r.data.tags["setting"]) for r in sweep) == sorted(expected)
-    for r in sweep:
-        assert r.data.tags["seed"] == str(SEEDS[0])
-        assert {"penalty_params.lam"} <= set(r.data.params) or {"penalty_params.beta", "penalty_params.rho"} <= set(r.data.params)
+        assert (figures <= artifacts) == (r.data.tags["seed"] == str(SEEDS[0]))
+        assert r.data.tags["mlflow.note.content"].startswith(r.data.tags["variant"])  # a description in words
+    registered = {m.name for m in client.search_registered_models()}
+    assert registered == {f"sae-mnist-{v}" for v in VARIANTS}
+    report_runs = [r for r in runs if r.info.run_name == "report"]
+    assert len(report_runs) == 1 and "report.html" in {a.path for a in client.list_artifacts(report_runs[0].info.run_id)}
+    assert any("system/cpu_utilization_percentage" in p.data.metrics for p in parents.values())  # system metrics
+    ablations = [r for r in children if r.data.tags["dvc_stage"].startswith("ablation@")]
+    assert len(ablations) == 2 * 24 and all("test_fvu" in r.data.metrics for r in ablations)
+
+
+def test_a_logged_model_loads_back_and_reconstructs_like_its_weights(run):
+    import mlflow.pytorch
+    import torch
+
+    from sae_mnist.stages.evaluate import load_model
+
+    repo, _ = run
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    for name in ("linear-kl", "conv-topk"):
+        arch = name.split("-")[0]
+        info = json.loads((repo / f"models/{arch}/seed-0/{name}.json").read_text())
+        loaded = mlflow.pytorch.load_model(f"runs:/{info['mlflow_run_id']}/model")
+        reference, _ = load_model(info, repo / f"models/{arch}/seed-0/{name}.pt")
+        x = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))  # any batch size
+        with torch.no_grad():
+            got, want = loaded(x), reference(x)
+        assert torch.allclose(got[0], want[0], atol=1e-5) and torch.allclose(got[1], want[1], atol=1e-5)
 
 
 def test_penalty_params_rerun_only_their_stages(run):
@@ -165,8 +226,9 @@ def test_penalty_params_rerun_only_their_stages(run):
     try:
         edit_params(repo, lambda p: p["penalty"]["kl"]["linear"].update(beta=0.123))
         changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
-        # A stack holds every penalty of its architecture: both linear stacks re-train, conv's do not.
-        assert changed == ["evaluate@linear-kl", "report", "train@linear-0", "train@linear-1"]
+        # A stack holds every penalty of its architecture: the linear stacks re-train (and the linear ablation,
+        # whose KL default changed), conv's do not.
+        assert changed == ["ablation@linear", "report", "train@linear-0", "train@linear-1"]
         (repo / "params.yaml").write_text(original)
         edit_params(repo, lambda p: p["sweep"]["l1"]["conv"].update(lam=[0.5, 2.0]))
         changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
@@ -177,13 +239,40 @@ def test_penalty_params_rerun_only_their_stages(run):
 
 def test_rerun_gives_identical_metrics(run):
     repo, _ = run
-    subprocess.run(["git", "add", "metrics"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "metrics", "frontier"], cwd=repo, check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "first run"],
                    cwd=repo, check=True)
-    for stage in ("train@linear-0", "evaluate@linear-l1", "train@conv-1", "evaluate@conv-kl"):
+    for stage in ("train@linear-0", "evaluate@linear-l1", "train@conv-1", "evaluate@conv-kl", "report"):
         dvc(repo, "repro", "--force", "--single-item", stage)
     assert dvc(repo, "metrics", "diff", "--json").stdout.strip() in ("", "{}")
+    changed = subprocess.run(["git", "status", "--porcelain", "metrics"], cwd=repo, capture_output=True, text=True,
+                             check=True).stdout
+    assert changed == ""  # every metrics file bit for bit (the frontier files hold wall times, so they do differ)
     assert "train_wall_time_s" not in json.loads((repo / "metrics/linear-l1.json").read_text())
+
+
+def test_results_pushed_to_a_remote_pull_into_a_fresh_clone(run, tmp_path):
+    """A reader's path: `dvc pull` in a fresh clone restores every output, and nothing needs re-training."""
+    repo, _ = run
+    dvc(repo, "repro")  # what a publisher has: every stage up to date (earlier tests re-ran some)
+    remote = tmp_path / "remote"
+    dvc(repo, "remote", "add", "-d", "shared", str(remote))
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "results"], cwd=repo,
+                   check=True)
+    dvc(repo, "push", "--run-cache")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    dvc(clone, "pull")
+    assert dvc(clone, "status").stdout.strip() == "Data and pipelines are up to date."
+    assert (clone / "models/linear/seed-0/linear-l1.pt").is_file()
+    result = dvc(clone, "repro")
+    assert "Running stage" not in result.stdout  # no stage re-runs, training least of all
+    assert dvc(clone, "metrics", "diff", "--json").stdout.strip() in ("", "{}")
+    # One model, by its artifact name, without cloning: what a reader citing a model does.
+    out = tmp_path / "fetched.pt"
+    dvc(tmp_path, "artifacts", "get", str(repo), "sae-mnist-linear-l1", "--out", str(out))
+    assert out.read_bytes() == (repo / "models/linear/seed-0/linear-l1.pt").read_bytes()
 
 
 def test_mirror_upgrades_the_fallback(run, mnist_mirror, serve):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sae_mnist.params import ProbeParams
-from sae_mnist.probes import pca_basis, pca_codes, pca_fvu, probe_accuracy
+from sae_mnist.probes import choose_C, pca_basis, pca_codes, pca_fvu, probe, probe_accuracy
 
 
 def test_pca_fvu_by_hand():
@@ -30,14 +30,35 @@ def test_pca_signs_are_fixed():
     assert (a.sum(1) >= 0).all()
 
 
-def test_probe_on_separable_data():
-    rng = np.random.default_rng(0)
+def blobs(n=300, seed=0):
+    rng = np.random.default_rng(seed)
     centres = np.array([[0.0, 0.0], [5.0, 5.0], [-5.0, 5.0]])
-    labels = rng.integers(0, 3, 300)
-    x = centres[labels] + rng.normal(scale=0.3, size=(300, 2))
-    result = probe_accuracy(x[:200], labels[:200], x[200:], labels[200:], ProbeParams(C=1.0, max_iter=200, pca_components=1))
-    assert result == {"probe_accuracy": 1.0, "probe_converged": 1.0}
+    labels = rng.integers(0, 3, n)
+    return centres[labels] + rng.normal(scale=0.3, size=(n, 2)), labels, rng
+
+
+def test_probe_on_separable_data():
+    x, labels, rng = blobs()
+    result = probe_accuracy(x[:200], labels[:200], x[200:], labels[200:], C=1.0, max_iter=200)
+    assert result["probe_accuracy"] == 1.0 and result["probe_converged"] == 1.0 and result["probe_C"] == 1.0
+    assert 1 <= result["probe_iterations"] < 200
     # Shuffled labels: a linear probe cannot beat chance by much.
-    shuffled = probe_accuracy(x[:200], rng.permutation(labels[:200]), x[200:], labels[200:],
-                              ProbeParams(C=1.0, max_iter=200, pca_components=1))
+    shuffled = probe_accuracy(x[:200], rng.permutation(labels[:200]), x[200:], labels[200:], C=1.0, max_iter=200)
     assert shuffled["probe_accuracy"] < 0.6
+
+
+def test_a_probe_stopped_by_its_iteration_limit_says_so():
+    x, labels, _ = blobs()
+    assert probe_accuracy(x, labels, x, labels, C=1e4, max_iter=1)["probe_converged"] == 0.0
+
+
+def test_C_is_chosen_on_the_held_out_training_images():
+    # Noisy labels on the held-out part make a tiny C (a near-constant classifier) lose: the choice is by accuracy there.
+    x, labels, _ = blobs(400)
+    params = ProbeParams(C=[1e-6, 1.0], validation=100, max_iter=500, pca_components=1)
+    C, scores = choose_C(x, labels, params)
+    assert C == 1.0 and set(scores) == {"1e-06", "1"} and scores["1"] == 1.0 > scores["1e-06"]
+    result = probe(x[:300], labels[:300], x[300:], labels[300:], params)
+    assert result["probe_C"] == 1.0 and result["probe_validation"]["1"] == 1.0
+    # ties go to the smaller C (stronger regularisation)
+    assert choose_C(x, labels, ProbeParams(C=[10.0, 1.0], validation=100, max_iter=500, pca_components=1))[0] == 1.0

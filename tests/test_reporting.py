@@ -31,48 +31,68 @@ def test_pareto_front_keeps_only_points_not_beaten_by_a_sparser_one():
     assert x.tolist() == [10, 20, 40] and y.tolist() == [0.5, 0.3, 0.2]
 
 
-def test_matched_l0_interpolates_both_frontiers_and_borrows_seed_noise():
-    points = {"l1": (np.array([10.0, 100.0]), np.array([0.4, 0.2])),
-              "kl": (np.array([10.0, 100.0]), np.array([0.5, 0.3]))}
-    rows = reporting.matched_l0(points, seed_sd={"l1": 0.01, "kl": 0.01}, n_seeds={"l1": 3, "kl": 3})
-    # Overlap [10, 100]; grid at 25/50/75% of it in log10: 10^1.25, 10^1.5, 10^1.75.
-    assert [r["l0"] for r in rows] == pytest.approx([10**1.25, 10**1.5, 10**1.75])
-    middle = rows[1]
-    assert middle["fvu_l1"] == pytest.approx(0.3) and middle["fvu_kl"] == pytest.approx(0.4)
-    d = middle["difference"]
-    # se = sqrt(0.01^2 + 0.01^2); Welch df = (2e-4)^2 / (2 * (1e-4)^2 / 2) = 4; t_{0.975, 4} = 2.776445
-    half = 2.776445 * math.sqrt(2) * 0.01
-    assert d.diff == pytest.approx(0.1) and d.df == pytest.approx(4.0)
-    assert (d.ci_low, d.ci_high) == pytest.approx((0.1 - half, 0.1 + half), abs=1e-6)
-    assert reporting.matched_verdict("linear", rows).startswith(
-        "linear: at matched sparsity (L0 ≈ 17.8 to 56.2) L1 reconstructs better than KL")
+def front(l0, fvu):
+    return np.array(l0, float), np.array(fvu, float)
 
 
-def test_no_overlap_gives_no_matched_rows_and_says_so():
-    points = {"l1": (np.array([1.0, 5.0]), np.array([0.5, 0.3])), "kl": (np.array([10.0, 50.0]), np.array([0.4, 0.2]))}
-    rows = reporting.matched_l0(points, seed_sd={"l1": 0.01, "kl": 0.01}, n_seeds={"l1": 3, "kl": 3})
-    assert rows == [] and "do not overlap" in reporting.matched_verdict("conv", rows)
+def test_primary_estimand_is_the_mean_paired_difference_over_the_common_range():
+    # Seed 0: KL is 0.1 above L1 everywhere; seed 1: 0.2 above. Frontiers are straight lines in log10 L0,
+    # so the grid values are exact. Common range [10, 100] (seed 1's KL starts at 10, L1 at 5).
+    l1 = {0: front([10, 100], [0.4, 0.2]), 1: front([5, 100], [0.5, 0.2])}
+    kl = {0: front([10, 100], [0.5, 0.3]), 1: front([10, 1000], [0.6, 0.2])}
+    est = reporting.primary_estimand(l1, kl, n_grid=3)
+    assert est["grid"] == pytest.approx([10**1.25, 10**1.5, 10**1.75])
+    # seed 1 at 10^1.5: L1 on the line from (log 5, 0.5) to (2, 0.2); KL from (1, 0.6) to (3, 0.2)
+    l1_s1 = 0.5 + (1.5 - math.log10(5)) / (2 - math.log10(5)) * (0.2 - 0.5)
+    assert est["fvu_l1"][1, 1] == pytest.approx(l1_s1) and est["fvu_kl"][1, 1] == pytest.approx(0.6 - 0.5 * 0.2)
+    assert est["per_seed"][0] == pytest.approx(0.1)
+    expected = [np.mean(est["fvu_kl"][s] - est["fvu_l1"][s]) for s in (0, 1)]
+    d = est["difference"]
+    assert d.diff == pytest.approx(np.mean(expected)) and d.df == 1
+    assert len(est["at_grid"]) == 3 and est["at_grid"][0].df == 1
 
 
-def test_mixed_results_are_reported_point_by_point():
-    def row(l0, diff, p):
-        return {"l0": l0, "difference": Difference(diff, diff - 0.01, diff + 0.01, 1.0, 4.0, p)}
+def test_primary_estimand_needs_overlapping_frontiers_on_every_seed():
+    l1 = {0: front([1, 5], [0.5, 0.3])}
+    kl = {0: front([10, 50], [0.4, 0.2])}
+    assert reporting.primary_estimand(l1, kl) is None
+    assert reporting.primary_estimand({0: front([10], [0.3])}, kl) is None  # one point is no frontier
 
-    verdict = reporting.matched_verdict("conv", [row(20, -0.02, 0.01), row(40, 0.01, 0.3)])
-    assert verdict == ("conv: no consistent winner at matched sparsity (L0 ≈ 20 to 40): lower FVU for "
-                       "KL at L0 ≈ 20, L1 at L0 ≈ 40 (not significant).")
-    verdict = reporting.matched_verdict("conv", [row(20, 0.02, 0.01), row(40, 0.01, 0.3)])
-    assert verdict == ("conv: at matched sparsity (L0 ≈ 20 to 40) L1 has the lower FVU at every L0 compared; "
-                       "the difference is significant at 5% at L0 ≈ 20 only.")
-    assert "at none is the difference significant" in reporting.matched_verdict("conv", [row(20, -0.02, 0.2)])
+
+def test_seed_frontiers_read_the_threshold_asked_for():
+    points = [{"seed": 0, "metrics": {"l0_at_0.1": 10, "fvu_at_0.1": 0.5, "l0_at_0.01": 30, "fvu_at_0.01": 0.4, "p": 0.9}},
+              {"seed": 0, "metrics": {"l0_at_0.1": 20, "fvu_at_0.1": 0.6, "l0_at_0.01": 40, "fvu_at_0.01": 0.3, "p": 0.8}}]
+    assert reporting.seed_frontiers(points, 0.1)[0][0].tolist() == [10.0]  # (20, 0.6) is beaten by a sparser point
+    x, y, p = reporting.seed_frontiers(points, 0.01, extra="p")[0]
+    assert x.tolist() == [30.0, 40.0] and y.tolist() == [0.4, 0.3] and p.tolist() == [0.9, 0.8]
+
+
+def _estimate(diff, p, lo=10.0, hi=100.0):
+    d = Difference(diff, diff - 0.01, diff + 0.01, 5.0, 2, p)
+    return {"seeds": [0, 1, 2], "grid": np.array([lo, hi]), "difference": d}
+
+
+def test_verdict_states_winner_size_interval_holm_and_thresholds():
+    by_t = {0.01: _estimate(-0.02, 0.2), 0.05: _estimate(-0.03, 0.01), 0.1: _estimate(-0.025, 0.004),
+            0.2: _estimate(0.01, 0.3)}
+    text = reporting.verdict("linear", by_t, 0.1, holm_p=0.008)
+    assert text == ("linear: over L0 ≈ 10 to 100 (the range every seed's L1 and KL frontiers cover, threshold 0.1), "
+                    "KL reconstructs better: KL − L1 = -0.0250 FVU on average (95% CI [-0.0350, -0.0150], paired over "
+                    "3 seeds; Holm-adjusted p = 0.008, significant at 5%). The sign holds at 0.01 (not significant), "
+                    "0.05; not at 0.2 (reversed).")
+    assert "not significant at 5%" in reporting.verdict("conv", {0.1: _estimate(0.01, 0.3)}, 0.1, holm_p=0.6)
+    assert "do not overlap" in reporting.verdict("conv", {0.1: None}, 0.1, holm_p=math.nan)
 
 
 def test_seed_summaries_and_mean_ci_format():
-    summaries = reporting.seed_summaries([{"fvu": 1.0, "name": "a"}, {"fvu": 2.0, "name": "b"}, {"fvu": 3.0, "name": "c"}])
-    assert set(summaries) == {"fvu"}
-    # mean 2, sd 1, half-width t_{0.975,2} / sqrt(3) = 4.302653 / 1.732051 = 2.484138
-    assert reporting.mean_ci(summaries["fvu"], ".3f") == "2.000 ± 2.484"
-    assert reporting.full_summary(summaries["fvu"], ".2f") == "2.00; sd 1.00; [-0.48, 4.48]"
+    seeds = [{"l0": v, "fvu": v, "name": n} for v, n in ((1.0, "a"), (2.0, "b"), (3.0, "c"))]
+    summaries = reporting.seed_summaries(seeds)
+    assert set(summaries) == {"l0", "fvu"}
+    # L0 is unbounded here: mean 2, sd 1, half-width t_{0.975,2} / sqrt(3) = 4.302653 / 1.732051 = 2.484138
+    assert reporting.mean_ci(summaries["l0"], ".3f") == "2.000 [-0.484, 4.484]"
+    assert reporting.full_summary(summaries["l0"], ".2f") == "2.00; sd 1.00; [-0.48, 4.48]"
+    # FVU is positive: the interval of the log values (mean 0.597253, sd 0.555548, half 1.380059), exponentiated
+    assert reporting.mean_ci(summaries["fvu"], ".3f") == "2.000 [0.457, 7.223]"
 
 
 def test_html_is_self_contained(tmp_path):

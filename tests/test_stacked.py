@@ -5,15 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sae_mnist.models import ConvSAE, LinearSAE
-from sae_mnist.params import TrainParams
-from sae_mnist.penalties import KLPenalty, L1Penalty, NoPenalty
+from sae_mnist.params import ConvParams, LinearParams, ModelParams
+from sae_mnist.params import RecipeParams, TrainParams
+from sae_mnist.penalties import KLPenalty, L1Penalty, NoPenalty, TopKPenalty
 from sae_mnist.stacked import STACKS, _conv_weight_from_order, _conv_weight_order
-from sae_mnist.training import Checkpoint, TrainingDiverged, seed_everything, train_model, train_stack
+from sae_mnist.training import Checkpoint, TrainingDiverged, initial_model, train_model, train_stack
 
 CPU = torch.device("cpu")
-# Every penalty, and two strengths of each penalised one, as a frontier stack holds them.
-PENALTIES = [NoPenalty(), L1Penalty(0.05), L1Penalty(0.4), KLPenalty(1.0, 0.05), KLPenalty(3.0, 0.1)]
+# Every penalty, and two settings of each other than none, as a frontier stack holds them.
+PENALTIES = [NoPenalty(), L1Penalty(0.05), L1Penalty(0.4), KLPenalty(1.0, 0.05), KLPenalty(3.0, 0.1, scale=2.0),
+             TopKPenalty(3), TopKPenalty(7)]
+RECIPE = RecipeParams(center_input=True, encoder_from_decoder=True, lr_warmup=0.2, lr_decay="cosine", lr_final=0.1,
+                      penalty_warmup=0.3)
+PLAIN = RECIPE.without("center_input").without("encoder_from_decoder").without("lr_schedule").without("penalty_warmup")
 
 
 def images(n=200, seed=0) -> torch.Tensor:
@@ -26,29 +30,82 @@ def images(n=200, seed=0) -> torch.Tensor:
     return (x * 255).round().to(torch.uint8)
 
 
-def single(arch: str, penalty, seed: int = 0):
-    seed_everything(seed)
-    model = LinearSAE(24, penalty.activation) if arch == "linear" else ConvSAE(5, penalty.activation)
-    model.init_code_bias(penalty.code_bias_init)
-    return model
+MODEL_PARAMS = ModelParams(linear=LinearParams(hidden=24), conv=ConvParams(channels=5))
 
 
-def stack_of(arch: str, penalties, seed: int = 0):
-    return STACKS[arch].from_models([single(arch, p, seed) for p in penalties])
+def single(arch: str, penalty, seed: int = 0, recipe: RecipeParams = RECIPE):
+    mean_image = images().float().div(255).mean(0, keepdim=True)
+    return initial_model(arch, MODEL_PARAMS, penalty, recipe, seed, mean_image)
 
 
+def stack_of(arch: str, penalties, seed: int = 0, recipe: RecipeParams = RECIPE):
+    return STACKS[arch].from_models([single(arch, p, seed, recipe) for p in penalties])
+
+
+def single_model_gradients(arch: str, model, penalty, x: torch.Tensor, penalty_factor: float) -> list[torch.Tensor]:
+    """Autograd's gradients of one model's objective, in the stack's parameter layout."""
+    from sae_mnist.stacked import _blocks_from_image
+
+    x_hat, z = model(x)
+    loss = (x - x_hat).pow(2).flatten(1).sum(1).mean()
+    loss = loss + penalty_factor * sum(v[0] for v in penalty(model.code_entries(z), len(x)).values())
+    loss.backward()
+    g = {name: p.grad for name, p in model.named_parameters()}
+    if arch == "linear":
+        return [g["encoder.weight"].T, g["encoder.bias"][None], g["decoder.weight"].T, g["decoder_bias"].reshape(1, 784)]
+    return [_conv_weight_order(g["encoder.weight"]).T, g["encoder.bias"][None], _conv_weight_order(g["decoder.weight"]),
+            _blocks_from_image(g["decoder_bias"][0])]
+
+
+@pytest.mark.parametrize("recipe", [RECIPE, PLAIN], ids=["recipe", "plain"])
 @pytest.mark.parametrize("arch", ["linear", "conv"])
-def test_each_stacked_model_trains_as_it_would_alone(arch):
-    """N steps of the stack give every model (every penalty) the weights and losses that train_model gives it alone."""
+def test_one_stacked_step_has_each_models_own_gradients(arch, recipe):
+    """The hand-written gradients of a stack step are autograd's for every model: every penalty, TopK included,
+    centred or not, the penalty weighed by its warm-up factor."""
+    from sae_mnist.training import _penalty_groups, stacked_step
+
+    torch.set_num_threads(1)
+    data = images(64)
+    stack = stack_of(arch, PENALTIES, recipe=recipe)
+    frozen = torch.optim.SGD(stack.views(0, stack.n_models), lr=0.0)
+    factors = torch.linspace(0.2, 1.0, len(PENALTIES))
+    stacked_step(stack, _penalty_groups(PENALTIES), frozen, stack.batch(stack.prepare(data), torch.arange(64)), 64,
+                 factors)
+    x = data.unsqueeze(1).float() / 255
+    for k, penalty in enumerate(PENALTIES):
+        expected = single_model_gradients(arch, single(arch, penalty, recipe=recipe), penalty, x, factors[k].item())
+        for name, got, want in zip(("We", "be", "Wd", "bd"), (g[k] for g in stack.grads), expected):
+            assert torch.allclose(got, want, rtol=1e-4, atol=1e-6 * want.abs().max()), (type(penalty).__name__, name)
+
+
+# TopK's selection is discontinuous: a rounding-level difference between the stack's batched matmuls and the
+# single model's can swap which entry is k-th, so over many steps TopK models drift apart by more than rounding.
+# Their gradients are checked step by step above; over N steps, the continuous penalties.
+CONTINUOUS = [p for p in PENALTIES if not isinstance(p, TopKPenalty)]
+
+
+MIXED = [RECIPE if k % 3 else PLAIN for k in range(len(PENALTIES))]  # recipes differing within one stack
+
+
+@pytest.mark.parametrize("recipes", [[RECIPE] * len(PENALTIES), [PLAIN] * len(PENALTIES), MIXED],
+                         ids=["recipe", "plain", "mixed"])
+@pytest.mark.parametrize("arch", ["linear", "conv"])
+def test_each_stacked_model_trains_as_it_would_alone(arch, recipes):
+    """N steps of the stack give every model the weights and losses that train_model gives it alone, with the
+    training recipe (centring, encoder from decoder, lr and penalty warm-up, cosine decay), without, and with
+    different recipes (so learning-rate schedules) for different models of one stack."""
     torch.set_num_threads(1)
     params = TrainParams(epochs=3, batch_size=64, lr=3e-3, threads=1)  # 4 batches per epoch, the last one short
     data = images()
-    stack = stack_of(arch, PENALTIES)
-    result = train_stack(stack, PENALTIES, [f"m{k}" for k in range(len(PENALTIES))], data, params, 0, CPU)
+    stack = STACKS[arch].from_models([single(arch, p, recipe=r) for p, r in zip(PENALTIES, recipes)])
+    result = train_stack(stack, PENALTIES, [f"m{k}" for k in range(len(PENALTIES))], data, params, 0, CPU,
+                         recipes=recipes)
     assert result.histories[0][-1]["step"] == 12
-    for k, penalty in enumerate(PENALTIES):
-        model = single(arch, penalty)
-        alone = train_model(model, penalty, data, params, 0, CPU)
+    for k, (penalty, recipe) in enumerate(zip(PENALTIES, recipes)):
+        if penalty not in CONTINUOUS:
+            continue
+        model = single(arch, penalty, recipe=recipe)
+        alone = train_model(model, penalty, data, params, 0, CPU, recipe=recipe)
         for name, expected in model.state_dict().items():
             got = stack.export(k)[name]
             assert got.shape == expected.shape, name
@@ -63,15 +120,15 @@ def test_each_stacked_model_trains_as_it_would_alone(arch):
 @pytest.mark.parametrize("arch", ["linear", "conv"])
 def test_a_stack_computes_what_its_single_models_compute(arch):
     torch.set_num_threads(1)
-    models = [single(arch, p, seed=k) for k, p in enumerate(PENALTIES)]  # different weights per model
-    for m in models:
+    models = [single(arch, p, seed=k, recipe=RECIPE if k % 2 else PLAIN) for k, p in enumerate(PENALTIES)]
+    for m in models:  # different weights per model, centred or not
         with torch.no_grad():
-            m.decoder.bias.uniform_(-0.2, 0.2)
+            m.decoder_bias.uniform_(-0.2, 0.2)
     stack = STACKS[arch].from_models(models)
     data = images(6)
     batch = stack.batch(stack.prepare(data), torch.arange(6))
     u = stack.encode(batch)
-    z = torch.stack([torch.relu(u[k]) if m.activation == "relu" else torch.sigmoid(u[k]) for k, m in enumerate(models)])
+    z = torch.cat([p.activate(u[k:k + 1], 6) for k, p in enumerate(PENALTIES)])
     recon, _ = stack.decode(z, batch)
     x = data.unsqueeze(1).float() / 255
     for k, model in enumerate(models):
@@ -99,7 +156,7 @@ def test_stacked_training_is_bitwise_deterministic(arch):
     runs = []
     for _ in range(2):
         stack = stack_of(arch, PENALTIES)
-        train_stack(stack, PENALTIES, list("abcde"), images(), params, 0, CPU)
+        train_stack(stack, PENALTIES, list("abcdefg"), images(), params, 0, CPU, recipes=[RECIPE] * len(PENALTIES))
         runs.append(stack)
     for a, b in zip(runs[0].params, runs[1].params):
         assert torch.equal(a, b)

@@ -31,10 +31,11 @@ def small(params: dict) -> None:
     params["train"].update(epochs=4, threads=1)
     params["model"]["linear"]["hidden"] = 256
     params["model"]["conv"]["channels"] = 4
-    for arch in ("linear", "conv"):  # one extra lam, beta and rho: stacks of 6 (none, l1 x 2, kl x 3)
+    for arch in ("linear", "conv"):  # one extra lam, beta, rho and k: stacks of 8 (none, l1 x 2, kl x 3, topk x 2)
         params["sweep"]["l1"][arch] = {"lam": [params["penalty"]["l1"][arch]["lam"] * 4]}
         kl = params["penalty"]["kl"][arch]
         params["sweep"]["kl"][arch] = {"beta": [kl["beta"] * 4], "rho": [kl["rho"] / 2]}
+        params["sweep"]["topk"][arch] = {"k": [params["penalty"]["topk"][arch]["k"] // 2]}
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,7 @@ def test_divergence_fails_the_run_and_writes_no_weights(repo, tmp_path):
     assert "no weights were written" in result.stderr and "Traceback" not in result.stderr
     assert not (repo / "models/conv").exists() and not list((repo / "models").glob("conv/.seed-0.partial"))
     found = stack_runs(repo, "conv-seed0")
-    assert len(found) == 1 + 6 and {r.info.status for r in found} == {"FAILED"}
+    assert len(found) == 1 + 8 and {r.info.status for r in found} == {"FAILED"}
 
 
 def _start_and_wait_for(cmd, cwd, marker: str) -> subprocess.Popen:
@@ -133,7 +134,7 @@ def test_sigkill_leaves_no_output_and_the_next_repro_resumes(repo):
     result = subprocess.run(["dvc", "repro", "train@linear-0"], cwd=repo, env=subprocess_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "resuming from the checkpoint after epoch 2" in result.stdout
-    assert result.stdout.count("marked abandoned MLflow run") == 1 + 6  # the stack's run and its 6 models'
+    assert result.stdout.count("marked abandoned MLflow run") == 1 + 8  # the stack's run and its 8 models'
     assert (repo / "models/linear/seed-0/linear-l1.pt").is_file()
     assert not (repo / ".checkpoints/linear-seed0.pt").exists()
     client, found = runs(repo, "linear-l1-seed0")
@@ -148,7 +149,7 @@ def test_sigterm_marks_the_runs_failed(repo):
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
     assert not (repo / "models/conv/seed-0").exists() and not (repo / "models/conv/.seed-0.partial").exists()
     found = stack_runs(repo, "conv-seed0")
-    assert len(found) == 1 + 6 and {r.info.status for r in found} == {"FAILED"}
+    assert len(found) == 1 + 8 and {r.info.status for r in found} == {"FAILED"}
 
 
 def test_two_stages_log_to_one_sqlite_store_at_once(repo):
@@ -159,7 +160,7 @@ def test_two_stages_log_to_one_sqlite_store_at_once(repo):
     for stack in ("conv-seed0", "linear-seed0"):
         client, _ = runs(repo, stack)
         found = stack_runs(repo, stack)
-        assert len(found) == 1 + 6 and {r.info.status for r in found} == {"FINISHED"}
+        assert len(found) == 1 + 8 and {r.info.status for r in found} == {"FINISHED"}
         for run in found[1:]:
             for metric in ("train_recon", "train_loss"):
                 assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [1, 2, 3, 4]

@@ -9,14 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from sae_mnist.stats import (
-    Difference,
-    common_grid,
-    interpolate_at,
-    matched_difference,
-    summarize,
-    welch,
-)
+from sae_mnist.stats import Difference, common_grid, holm, interpolate_at, paired, summarize
 
 T_975_DF2 = 4.302653  # Student t 97.5% quantile, 2 dof (printed tables)
 T_95_DF2 = 2.919986  # 95% quantile, 2 dof
@@ -75,78 +68,91 @@ def test_results_are_frozen():
         summarize([1, 2]).mean = 0.0  # type: ignore[misc]
 
 
-# --- welch -------------------------------------------------------------------------------------
+# --- bounded intervals ---------------------------------------------------------------------------
 
 
-def test_welch_equal_sizes_by_hand():
-    # a = [1,2,3], b = [4,5,6]: diff = -3; s_a^2 = s_b^2 = 1, so se^2 = 1/3 + 1/3 = 2/3, t = -3 / sqrt(2/3)
-    # df = (2/3)^2 / ((1/3)^2/2 + (1/3)^2/2) = (4/9) / (1/9) = 4
-    # CI: -3 -+ 2.776445 * sqrt(2/3) = -3 -+ 2.266958
-    # p: the t CDF with 4 dof has a closed form, F(t) = 1/2 + 3/8 * w * (1 - u / (3 (1 + u))) with u = t^2/4 and
-    #    w = |t| / sqrt(1 + u); two-sided p = 2 (1 - F(|t|))
-    d = welch([1, 2, 3], [4, 5, 6])
-    t = -3 / math.sqrt(2 / 3)
-    u = t * t / 4
-    p_hand = 2 * (0.5 - 3 / 8 * (abs(t) / math.sqrt(1 + u)) * (1 - u / (3 * (1 + u))))
-    assert d.diff == -3.0
-    assert d.t == pytest.approx(t) == pytest.approx(-3.674235, abs=1e-6)
-    assert d.df == pytest.approx(4.0)
-    assert d.ci_low == pytest.approx(-3 - T_975_DF4 * math.sqrt(2 / 3), abs=1e-5)
-    assert d.ci_high == pytest.approx(-0.733042, abs=1e-5)
-    assert d.p == pytest.approx(p_hand, rel=1e-9) == pytest.approx(0.0213116, abs=1e-7)
-    assert d.p == pytest.approx(sps.ttest_ind([1, 2, 3], [4, 5, 6], equal_var=False).pvalue, rel=1e-12)
+def test_fraction_interval_is_taken_on_logits_by_hand():
+    # logits of 0.1, 0.2, 0.3: -2.197225, -1.386294, -0.847298; mean -1.476939, sd 0.679513
+    # half width 4.302653 * 0.679513 / sqrt(3) = 1.688004 -> logits [-3.164943, 0.211065] -> [0.040507, 0.552571]
+    s = summarize([0.1, 0.2, 0.3], bounds="fraction")
+    assert s.mean == pytest.approx(0.2) and s.std == pytest.approx(0.1)  # of the values as they are
+    assert (s.ci_low, s.ci_high) == (pytest.approx(0.040507, abs=1e-5), pytest.approx(0.552571, abs=1e-5))
+    plain = summarize([0.1, 0.2, 0.3])
+    assert plain.ci_low < 0  # what the plain interval does, and the bounded one must not
 
 
-def test_welch_unequal_sizes_by_hand_and_scipy():
-    # a = [1,2,3,4]: mean 2.5, s^2 = 5/3; b = [2,4,6]: mean 4, s^2 = 4
-    # s_a^2/n_a = 5/12, s_b^2/n_b = 4/3; se^2 = 21/12 = 7/4; t = -1.5 / sqrt(7/4) = -3 / sqrt(7)
-    # df = (7/4)^2 / ((5/12)^2/3 + (4/3)^2/2) = (49/16) / (409/432) = 1323/409 = 3.234719
-    a, b = [1, 2, 3, 4], [2, 4, 6]
-    d = welch(a, b)
-    assert d.diff == -1.5
-    assert d.t == pytest.approx(-3 / math.sqrt(7))
-    assert d.df == pytest.approx(1323 / 409)
-    ref = sps.ttest_ind(a, b, equal_var=False)
-    ci = ref.confidence_interval(0.95)
-    assert (d.t, d.df) == (pytest.approx(ref.statistic), pytest.approx(ref.df))
-    assert d.p == pytest.approx(ref.pvalue, rel=1e-12)
-    assert (d.ci_low, d.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+def test_positive_interval_is_a_geometric_one_by_hand():
+    # logs of 1, e, e^2: 0, 1, 2 -> mean 1, sd 1, half 4.302653 / sqrt(3) = 2.484138 -> [e^-1.484138, e^3.484138]
+    s = summarize([1.0, math.e, math.e**2], bounds="positive")
+    assert (s.ci_low, s.ci_high) == (pytest.approx(math.exp(-1.484138), rel=1e-5), pytest.approx(math.exp(3.484138), rel=1e-5))
 
 
-@pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")  # scipy, on the constant sample
-def test_welch_one_constant_sample():
-    # s_a^2 = 0 leaves only b's term: df = (s_b^2/n_b)^2 / ((s_b^2/n_b)^2 / (n_b - 1)) = n_b - 1 = 2
-    a, b = [1, 1, 1], [1, 2, 3]
-    d = welch(a, b)
-    assert d.df == pytest.approx(2.0)
-    assert d.p == pytest.approx(sps.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-12)
+def test_a_fraction_on_its_bound_uses_half_the_resolution():
+    # 0 of 256 units -> 1/512; logits of 1/512, 2/256, 4/256 -> mean and interval on that scale, inside (0, 1)
+    s = summarize([0.0, 2 / 256, 4 / 256], bounds="fraction", resolution=1 / 256)
+    logits = [math.log(v / (1 - v)) for v in (1 / 512, 2 / 256, 4 / 256)]
+    centre, sd = np.mean(logits), np.std(logits, ddof=1)
+    half = T_975_DF2 * sd / math.sqrt(3)
+    assert s.ci_low == pytest.approx(1 / (1 + math.exp(-(centre - half))))
+    assert s.ci_high == pytest.approx(1 / (1 + math.exp(-(centre + half))))
+    assert 0 < s.ci_low < s.mean < s.ci_high < 1
+    assert summarize([0.0, 0.0, 0.0], bounds="fraction").ci_low == 0.0  # all on the bound: exactly known
 
 
-def test_welch_both_constant_equal_means():
-    d = welch([0.1, 0.1, 0.1], [0.1, 0.1])
-    assert (d.diff, d.ci_low, d.ci_high, d.t, d.p) == (0.0, 0.0, 0.0, 0.0, 1.0)
-    assert math.isnan(d.df)
+@pytest.mark.parametrize("values, bounds", [([0.5, 1.2], "fraction"), ([-0.1, 0.3], "positive")])
+def test_bounded_summaries_reject_values_outside_their_bounds(values, bounds):
+    with pytest.raises(ValueError, match="outside the bounds"):
+        summarize(values, bounds=bounds)
 
 
-def test_welch_both_constant_different_means():
-    d = welch([0.1, 0.1, 0.1], [0.3, 0.3, 0.3, 0.3])
-    assert d.diff == pytest.approx(-0.2)
-    assert d.ci_low == d.ci_high == d.diff
-    assert d.t == -math.inf and d.p == 0.0
-    assert welch([2, 2], [1, 1]).t == math.inf
+# --- paired ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("a", "b"), [([1.0], [2.0, 3.0]), ([1.0, 3.0], [2.5]), ([1.0], [2.5])])
-def test_welch_single_value_group(a, b):
-    d = welch(a, b)
-    assert d.diff == pytest.approx(np.mean(a) - np.mean(b))
-    assert _all_nan(d.ci_low, d.ci_high, d.t, d.df, d.p)
+def test_paired_by_hand_and_scipy():
+    # differences 0.1, 0.09, 0.15: mean 0.113333, sd 0.032146, se 0.018559, t 6.106580 (2 dof)
+    a, b = [0.3, 0.5, 0.45], [0.2, 0.41, 0.3]
+    d = paired(a, b)
+    assert d.diff == pytest.approx(0.1133333, abs=1e-6) and d.df == 2
+    assert d.t == pytest.approx(6.106580, abs=1e-5)
+    assert d.p == pytest.approx(sps.ttest_rel(a, b).pvalue, rel=1e-9)
+    assert d.ci_high - d.diff == pytest.approx(T_975_DF2 * 0.0321455 / math.sqrt(3), abs=1e-5)
 
 
-@pytest.mark.parametrize(("a", "b"), [([], [1.0, 2.0]), ([1.0, 2.0], [math.nan, 1.0])])
-def test_welch_rejects_bad_input(a, b):
+def test_pairing_removes_the_seed_to_seed_spread():
+    # seeds differ a lot, the paired difference is nearly constant: significant paired, not as two samples
+    # differences 0.02, 0.02, 0.03: t = 0.023333 / (0.005774 / sqrt(3)) = 7.0, p = 0.0198 (2 dof)
+    a, b = [0.10, 0.30, 0.50], [0.08, 0.28, 0.47]
+    assert paired(a, b).t == pytest.approx(7.0)
+    assert paired(a, b).p < 0.05 < sps.ttest_ind(a, b).pvalue
+
+
+def test_paired_constant_differences():
+    same = paired([0.2, 0.3], [0.2, 0.3])
+    assert (same.diff, same.t, same.p, same.ci_low, same.ci_high) == (0.0, 0.0, 1.0, 0.0, 0.0)
+    apart = paired([0.5, 0.75], [0.25, 0.5])  # exactly 0.25 both times
+    assert apart.t == math.inf and apart.p == 0.0 and apart.ci_low == apart.ci_high == 0.25
+
+
+def test_paired_single_pair_has_no_interval():
+    d = paired([0.3], [0.1])
+    assert d.diff == pytest.approx(0.2) and _all_nan(d.ci_low, d.ci_high, d.t, d.p)
+
+
+@pytest.mark.parametrize("a, b", [([1.0, 2.0], [1.0]), ([], []), ([1.0, math.nan], [1.0, 2.0])])
+def test_paired_rejects_bad_input(a, b):
     with pytest.raises(ValueError):
-        welch(a, b)
+        paired(a, b)
+
+
+# --- holm --------------------------------------------------------------------------------------
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04 of m = 3: 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; 1 x 0.04 = 0.04 -> running max 0.06
+    assert holm([0.04, 0.01, 0.03]) == pytest.approx([0.06, 0.03, 0.06])
+    assert holm([0.6, 0.5]) == pytest.approx([1.0, 1.0])  # capped at 1
+    adjusted = holm([0.02, math.nan])
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1])  # nan is not a test: m counts the rest
 
 
 # --- interpolate_at ----------------------------------------------------------------------------
@@ -237,59 +243,3 @@ def test_grid_points_interpolate_inside_every_frontier():
     grid = common_grid([(min(x), max(x)) for x, _ in frontiers.values()])
     for x, y in frontiers.values():
         assert np.isfinite(interpolate_at(x, y, grid)).all()
-
-
-# --- matched_difference ------------------------------------------------------------------------
-
-
-def test_matched_difference_by_hand():
-    # sd_a = sd_b = 0.03 with 2 seeds each: se = sqrt(0.03^2 + 0.03^2) = 0.03 sqrt(2); t = 0.06 / se = sqrt(2)
-    # df = (2 s^2)^2 / (s^4/1 + s^4/1) = 2
-    # the t CDF with 2 dof is F(t) = 1/2 + t / (2 sqrt(2 + t^2)), so p = 1 - sqrt(2) / sqrt(4) = 0.2928932
-    # CI: 0.06 -+ 4.302653 * 0.03 sqrt(2) = 0.06 -+ 0.182546
-    d = matched_difference(0.30, 0.24, 0.03, 0.03, 2, 2)
-    assert d.diff == pytest.approx(0.06)
-    assert d.t == pytest.approx(math.sqrt(2))
-    assert d.df == pytest.approx(2.0)
-    assert d.p == pytest.approx(1 - math.sqrt(2) / 2, rel=1e-9)
-    assert (d.ci_low, d.ci_high) == (pytest.approx(-0.122546, abs=1e-5), pytest.approx(0.242546, abs=1e-5))
-
-
-def test_matched_difference_unequal_sds():
-    # se = sqrt(0.03^2 + 0.04^2) = 0.05, t = 0.05 / 0.05 = 1
-    # df = 0.05^4 / (0.03^4/4 + 0.04^4/4) = 6.25e-6 / 8.425e-7 = 7.418398
-    d = matched_difference(0.30, 0.25, 0.03, 0.04, 5, 5)
-    assert d.t == pytest.approx(1.0)
-    assert d.df == pytest.approx(6.25e-6 / 8.425e-7)
-    assert d.p == pytest.approx(2 * sps.t.sf(1.0, 6.25e-6 / 8.425e-7))
-
-
-def test_matched_difference_zero_variance():
-    same = matched_difference(0.2, 0.2, 0.0, 0.0, 3, 3)
-    assert (same.t, same.p, same.ci_low, same.ci_high) == (0.0, 1.0, 0.0, 0.0)
-    apart = matched_difference(0.2, 0.3, 0.0, 0.0, 3, 3)
-    assert apart.t == -math.inf and apart.p == 0.0
-    assert apart.ci_low == apart.ci_high == apart.diff == pytest.approx(-0.1)
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        (0.3, 0.2, 0.01, 0.02, 1, 5),  # one seed: no spread measured
-        (0.3, 0.2, math.nan, 0.02, 5, 5),  # sd from summarize() of a single seed
-    ],
-)
-def test_matched_difference_without_spread(args):
-    d = matched_difference(*args)
-    assert d.diff == pytest.approx(0.1)
-    assert _all_nan(d.ci_low, d.ci_high, d.t, d.df, d.p)
-
-
-def test_matched_difference_target_outside_frontier():
-    d = matched_difference(math.nan, 0.2, 0.01, 0.02, 5, 5)
-    assert _all_nan(d.diff, d.ci_low, d.ci_high, d.t, d.df, d.p)
-
-
-def test_matched_difference_rejects_negative_sd():
-    with pytest.raises(ValueError, match="negative"):
-        matched_difference(0.3, 0.2, -0.01, 0.02, 5, 5)

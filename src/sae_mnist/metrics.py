@@ -9,10 +9,12 @@ Definitions (also printed in the report):
   psnr_db      10 log10(1 / mse): peak signal-to-noise ratio for pixels in [0, 1]
   l0           mean number of active code entries per sample (active: activation > threshold);
                for conv every (channel, position) entry counts
+  truncated code   the code with every entry at or below the threshold set to zero: what L0 counts,
+               decoded to give the frontier's FVU (sigmoid codes are never exactly zero)
   mean_activation  mean code activation over samples and entries
   rho_hat_j        unit j's mean activation (conv: per channel); its mean over units is mean_activation
   dead_fraction    units never active on any test sample (conv: channel active anywhere on the sample)
-  dense_fraction   units active on more than `dense_above` of test samples
+  always_on_fraction  units active on more than `always_on_above` of test samples
   hoyer        mean per-sample Hoyer sparsity (sqrt(n) - ||z||_1/||z||_2) / (sqrt(n) - 1):
                1 for a one-hot code, 0 for a constant one; threshold-free (an all-zero code counts as 1)
 """
@@ -58,13 +60,22 @@ def hoyer(z: torch.Tensor) -> torch.Tensor:
     return (math.sqrt(n) - ratio) / (math.sqrt(n) - 1)
 
 
-def sparsity_metrics(z: torch.Tensor, threshold: float, dense_above: float) -> dict[str, float]:
+def truncate(z: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The code with every entry at or below `threshold` set to zero."""
+    return z * (z > threshold)
+
+
+def l0(z: torch.Tensor, threshold: float) -> float:
+    return (z > threshold).flatten(1).sum(1).double().mean().item()
+
+
+def sparsity_metrics(z: torch.Tensor, threshold: float, always_on_above: float) -> dict[str, float]:
     freq = firing_frequency(z, threshold)
     return {
-        "l0": (z > threshold).flatten(1).sum(1).double().mean().item(),
+        "l0": l0(z, threshold),
         "code_size": z[0].numel(),
         "mean_activation": z.double().mean().item(),
         "dead_fraction": (freq == 0).double().mean().item(),
-        "dense_fraction": (freq > dense_above).double().mean().item(),
+        "always_on_fraction": (freq > always_on_above).double().mean().item(),
         "hoyer": hoyer(z).mean().item(),
     }

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import BenchmarkError
 
 ARCHITECTURES = ("linear", "conv")
-PENALTIES = ("none", "l1", "kl")
+PENALTIES = ("none", "l1", "kl", "topk")
 
 Architecture = Literal["linear", "conv"]
-PenaltyName = Literal["none", "l1", "kl"]
+PenaltyName = Literal["none", "l1", "kl", "topk"]
 
 
 class _Strict(BaseModel):
@@ -59,6 +59,11 @@ class L1Params(_Strict):
 class KLParams(_Strict):
     beta: float = Field(ge=0)
     rho: float = Field(gt=0, lt=1)
+    scale: float = Field(1.0, gt=0, description="fixed code scale s: z = s * sigmoid(u)")
+
+
+class TopKParams(_Strict):
+    k: int = Field(ge=1, description="non-zero code entries per image (at most)")
 
 
 # Penalty strengths are set per architecture: the penalties sum over code units,
@@ -78,12 +83,20 @@ class KLByArch(_Strict):
     conv: KLParams
 
 
+class TopKByArch(_Strict):
+    linear: TopKParams
+    conv: TopKParams
+
+
 class PenaltyParams(_Strict):
+    """Each penalty's default setting per architecture: its row in the report's per-variant tables."""
+
     none: NoPenaltyByArch
     l1: L1ByArch
     kl: KLByArch
+    topk: TopKByArch
 
-    def of(self, penalty: str, arch: str) -> NoPenaltyParams | L1Params | KLParams:
+    def of(self, penalty: str, arch: str) -> NoPenaltyParams | L1Params | KLParams | TopKParams:
         return getattr(getattr(self, penalty), arch)
 
 
@@ -104,10 +117,18 @@ class L1Sweep(_Strict):
 
 
 class KLSweep(_Strict):
-    beta: list[Strength] = Field(min_length=1)  # each at the architecture's default rho
-    rho: list[Fraction] = Field(min_length=1)  # each at the architecture's default beta
+    beta: list[Strength] = Field(default_factory=list)  # each at the default rho and scale
+    rho: list[Fraction] = Field(default_factory=list)  # the default rho and these, at every scale, at rho_beta
+    scale: list[Annotated[float, Field(gt=0)]] = Field(default_factory=list)  # code scales besides the default
+    rho_beta: Strength | None = None  # the beta of the rho x scale grid (null: the default beta)
 
-    _distinct_values = field_validator("beta", "rho")(_distinct)
+    _distinct_values = field_validator("beta", "rho", "scale")(_distinct)
+
+
+class TopKSweep(_Strict):
+    k: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+
+    _distinct_values = field_validator("k")(_distinct)
 
 
 class L1SweepByArch(_Strict):
@@ -120,20 +141,32 @@ class KLSweepByArch(_Strict):
     conv: KLSweep
 
 
+class TopKSweepByArch(_Strict):
+    linear: TopKSweep
+    conv: TopKSweep
+
+
 class SweepParams(_Strict):
-    """Penalty strengths for the matched-sparsity frontier, one run each on the first seed."""
+    """The matched-sparsity frontier: settings besides the defaults, every one trained on every seed."""
 
     l1: L1SweepByArch
     kl: KLSweepByArch
+    topk: TopKSweepByArch
 
-    def points(self, penalty: str, default: L1Params | KLParams, arch: str) -> list[L1Params | KLParams]:
-        """The sweep's settings for one variant, the default one first (it is shared with the main runs)."""
+    def points(self, penalty: str, default, arch: str) -> list:
+        """Every frontier setting of one variant, the default first; the unpenalised variant has only its default."""
+        if penalty == "none":
+            return [default]
         grid = getattr(getattr(self, penalty), arch)
         if penalty == "l1":
             settings = [L1Params(lam=v) for v in grid.lam]
+        elif penalty == "topk":
+            settings = [TopKParams(k=v) for v in grid.k]
         else:
-            settings = [KLParams(beta=v, rho=default.rho) for v in grid.beta]
-            settings += [KLParams(beta=default.beta, rho=v) for v in grid.rho]
+            settings = [KLParams(beta=v, rho=default.rho, scale=default.scale) for v in grid.beta]
+            beta = default.beta if grid.rho_beta is None else grid.rho_beta
+            settings += [KLParams(beta=beta, rho=r, scale=s)
+                         for s in [default.scale, *grid.scale] for r in [default.rho, *grid.rho]]
         unique = [default]
         for s in settings:
             if s not in unique:
@@ -143,9 +176,64 @@ class SweepParams(_Strict):
 
 class ProbeParams(_Strict):
     # Multinomial logistic regression (scikit-learn, lbfgs) on standardised features.
-    C: float = Field(gt=0, description="inverse L2 regularisation strength")
-    max_iter: int = Field(ge=1)
+    C: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, description="inverse L2 strengths to choose from")
+    validation: int = Field(ge=1, description="last N training images held out to choose C")
+    max_iter: int = Field(ge=1, description="lbfgs iteration limit; a probe that reaches it is reported")
     pca_components: int = Field(ge=1, le=784, description="PCA codes probed as a baseline")
+
+    _distinct_values = field_validator("C")(_distinct)
+
+
+class RecipeParams(_Strict):
+    """The training recipe, identical for every model; the ablation stage turns each part off in turn."""
+
+    center_input: bool  # encoder sees x - b_dec, b_dec starts at the training mean (Bricken et al. 2023)
+    encoder_from_decoder: bool  # encoder starts as the transpose of the unit-norm decoder (Gao et al. 2024)
+    lr_warmup: float = Field(ge=0, lt=1, description="fraction of steps over which the lr rises from 0")
+    lr_decay: Literal["constant", "cosine"]  # after the warm-up
+    lr_final: float = Field(ge=0, le=1, description="cosine decay ends at this fraction of train.lr")
+    penalty_warmup: float = Field(ge=0, lt=1, description="fraction of steps over which the penalty rises from 0")
+
+    def lr_factor(self, step: int, total: int) -> float:
+        """Multiplier of train.lr for optimiser step `step` (0-based) of `total`."""
+        import math
+
+        warmup = round(self.lr_warmup * total)
+        if step < warmup:
+            return (step + 1) / warmup
+        if self.lr_decay == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, total - warmup)
+        return self.lr_final + (1 - self.lr_final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def penalty_factor(self, step: int, total: int) -> float:
+        """Multiplier of the penalty terms at optimiser step `step` (0-based) of `total`."""
+        warmup = round(self.penalty_warmup * total)
+        return min(1.0, (step + 1) / warmup) if warmup else 1.0
+
+    def without(self, part: str) -> RecipeParams:
+        """The recipe with one part turned off (the old behaviour): an ablation."""
+        off = {"center_input": {"center_input": False}, "encoder_from_decoder": {"encoder_from_decoder": False},
+               "lr_schedule": {"lr_warmup": 0.0, "lr_decay": "constant"}, "penalty_warmup": {"penalty_warmup": 0.0}}
+        return self.model_copy(update=off[part])
+
+
+RECIPE_PARTS = ("center_input", "encoder_from_decoder", "lr_schedule", "penalty_warmup")
+
+
+class AblationParams(_Strict):
+    """The recipe ablation: each variant's default setting on one seed, with the full recipe and without each part."""
+
+    seed: int = Field(ge=0)
+
+
+class WideParams(_Strict):
+    """A wide linear configuration for the comparison with published probe accuracies (e.g. 2000 units)."""
+
+    hidden: int = Field(ge=1)
+    kl: KLParams
+    topk: TopKParams
+    l1: L1Params
 
 
 class TrainParams(_Strict):
@@ -160,11 +248,16 @@ class TrainParams(_Strict):
 
 
 class EvaluateParams(_Strict):
-    # A code unit counts as active on a sample when its activation exceeds this.
+    # A code entry counts as active when its activation exceeds this; entries at or below it are set to
+    # zero before decoding (the truncated code), so L0 counts exactly what the decoder uses.
     active_threshold: float = Field(ge=0)
-    # A unit active on more than this fraction of test samples is "dense".
-    dense_above: float = Field(gt=0, lt=1)
+    # The matched-L0 verdict is recomputed at each of these thresholds (without retraining).
+    thresholds: list[Annotated[float, Field(ge=0)]] = Field(min_length=1)
+    # A unit active on more than this fraction of test images fires on most images: "always on".
+    always_on_above: float = Field(gt=0, lt=1)
     batch_size: int = Field(ge=1)
+
+    _distinct_values = field_validator("thresholds")(_distinct)
 
 
 class TrackingParams(_Strict):
@@ -173,14 +266,25 @@ class TrackingParams(_Strict):
 
 class Params(_Strict):
     seeds: list[int] = Field(min_length=1)
+    smoke: bool = False  # a quick profile's run: the report's title says it is not for citing
     download: DownloadParams
     model: ModelParams
     penalty: PenaltyParams
-    train: TrainParams
-    evaluate: EvaluateParams
     sweep: SweepParams
+    recipe: RecipeParams
+    train: TrainParams
+    ablation: AblationParams
+    wide: WideParams
+    evaluate: EvaluateParams
     probe: ProbeParams
     tracking: TrackingParams
+
+    @model_validator(mode="after")
+    def _thresholds_include_the_active_one(self) -> Params:
+        if self.evaluate.active_threshold not in self.evaluate.thresholds:
+            raise ValueError(f"evaluate.thresholds {self.evaluate.thresholds} must include evaluate.active_threshold "
+                             f"{self.evaluate.active_threshold}")
+        return self
 
     @field_validator("seeds")
     @classmethod

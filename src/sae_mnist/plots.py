@@ -85,36 +85,43 @@ def activation_histograms(samples: dict[str, np.ndarray], threshold: float) -> p
     return fig
 
 
-def frontier(arch: str, points: dict[str, "pd.DataFrame"], pca_fvu: np.ndarray, seed_points: dict[str, "pd.DataFrame"],
-             targets: list[float]) -> plt.Figure:
-    """FVU against L0 (log): each penalty's sweep, the main runs' seeds, PCA at k components, matched-L0 lines.
+PENALTY_COLORS = {"l1": "tab:blue", "kl": "tab:orange", "topk": "tab:green", "none": "tab:gray"}
 
-    points: penalty -> frame with columns l0, fvu, family; seed_points: variant -> frame with l0, fvu.
+
+def frontiers(arch: str, thresholds: list[float], points: dict[str, list[dict]], pca_fvu: np.ndarray,
+              fronts: dict[float, dict[str, dict[int, tuple]]], grids: dict[float, np.ndarray | None]) -> plt.Figure:
+    """FVU of the truncated code against L0 (log), one panel per activity threshold.
+
+    Every run of every seed as a dot (KL's code scales as marker shapes), each seed's Pareto frontier as a
+    thin line per penalty, PCA with k = L0 components dashed, the matched-L0 range of the primary
+    estimand shaded. points: penalty -> frontier-file points; fronts: threshold -> penalty -> seed -> (L0, FVU).
     """
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    colors = {"l1": "tab:blue", "kl": "tab:orange", "none": "tab:gray"}
-    markers = {"lam": "o", "beta": "s", "rho": "^", "default": "*"}
-    for penalty, frame in points.items():
-        ordered = frame.sort_values("l0")
-        ax.plot(ordered["l0"], ordered["fvu"], color=colors[penalty], alpha=0.35, linewidth=1)
-        for family, part in frame.groupby("family"):
-            ax.scatter(part["l0"], part["fvu"], color=colors[penalty], marker=markers[family], s=60 if family == "default" else 30,
-                       label=f"{penalty.upper()} ({'default setting' if family == 'default' else family + ' sweep'})", zorder=3)
-    for variant, frame in seed_points.items():
-        penalty = variant.split("-")[-1]
-        ax.scatter(frame["l0"], frame["fvu"], facecolors="none", edgecolors=colors[penalty], marker="D", s=40,
-                   label=f"{variant}, every seed", zorder=4)
-    k = np.arange(1, len(pca_fvu) + 1)
-    lo, hi = ax.get_xlim()
-    shown = (k >= max(1, lo * 0.8)) & (k <= hi * 1.2)
-    ax.plot(k[shown], pca_fvu[shown], color="black", linestyle="--", linewidth=1, label="PCA, k components (L0 = k)")
-    for t in targets:
-        ax.axvline(t, color="gray", linestyle=":", linewidth=1)
-    ax.set_xscale("log")
-    ax.set_xlabel("L0: mean active code entries per test image (log)")
-    ax.set_ylabel("test FVU")
-    ax.set_title(f"{arch}: reconstruction against sparsity (dotted: matched-L0 comparison points)")
-    ax.legend(fontsize=7, loc="upper right")
+    fig, axes = plt.subplots(1, len(thresholds), figsize=(4.2 * len(thresholds), 4.2), sharey=True, squeeze=False)
+    scale_markers = {1.0: "v", 2.0: "o", 5.0: "^"}
+    for ax, t in zip(axes[0], thresholds):
+        key = f"{t:g}"
+        for penalty, pts in points.items():
+            color = PENALTY_COLORS[penalty]
+            for point in pts:
+                m = point["metrics"]
+                marker = scale_markers.get(point["setting"].get("scale"), "o") if penalty == "kl" else "o"
+                ax.scatter(m[f"l0_at_{key}"], m[f"fvu_at_{key}"], color=color, marker=marker, s=12, alpha=0.5,
+                           linewidths=0)
+            for seed, (x, y, *_) in fronts[t].get(penalty, {}).items():
+                ax.plot(x, y, color=color, linewidth=1, alpha=0.8,
+                        label=f"{penalty.upper() if penalty != 'topk' else 'TopK'} frontier (per seed)" if seed == min(fronts[t][penalty]) else None)
+        k = np.arange(1, len(pca_fvu) + 1)
+        lo, hi = ax.get_xlim()
+        shown = (k >= max(1, lo * 0.8)) & (k <= hi * 1.2)
+        ax.plot(k[shown], pca_fvu[shown], color="black", linestyle="--", linewidth=1, label="PCA, k = L0 components")
+        if grids.get(t) is not None:
+            ax.axvspan(grids[t][0], grids[t][-1], color="gray", alpha=0.12, label="matched-L0 range")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"L0 (entries > {t:g}), log")
+        ax.set_title(f"threshold {t:g}", fontsize=10)
+    axes[0, 0].set_ylabel("test FVU of the truncated code")
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"{arch}: reconstruction against sparsity (KL markers: ▼ scale 1, ● 2, ▲ 5)", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -137,13 +144,13 @@ def firing_histograms(frequencies: dict[str, np.ndarray]) -> plt.Figure:
 
 
 def rho_hat_distribution(rho_hats: dict[str, np.ndarray], rho: dict[str, float]) -> plt.Figure:
-    """Distribution of each unit's mean activation rho_hat_j for the KL variants, with the target rho marked."""
+    """Distribution of each unit's firing probability rho_hat_j (mean sigmoid) for the KL variants, target rho marked."""
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     for i, (name, values) in enumerate(rho_hats.items()):
         color = f"C{i}"
         ax.hist(values, bins=50, histtype="step", linewidth=1.5, color=color, label=f"{name}: ρ̂ⱼ over units")
         ax.axvline(rho[name], color=color, linestyle="--", linewidth=1, label=f"{name}: target ρ = {rho[name]:g}")
-    ax.set_xlabel("ρ̂ⱼ: unit j's mean activation on the test set")
+    ax.set_xlabel("ρ̂ⱼ: unit j's mean sigmoid(u) on the test set")
     ax.set_ylabel("units")
     ax.set_title("does the KL penalty reach its target?")
     ax.legend(fontsize=7)

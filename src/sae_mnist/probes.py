@@ -17,14 +17,15 @@ from .params import ProbeParams
 
 
 def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                   params: ProbeParams) -> dict[str, float]:
-    """Test accuracy of a logistic regression on standardised features (scikit-learn, lbfgs)."""
+                   C: float, max_iter: int) -> dict[str, float]:
+    """Test accuracy of a logistic regression on standardised features (scikit-learn, lbfgs), and whether
+    lbfgs converged (its gradient tolerance reached before `max_iter` iterations)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=params.C, max_iter=params.max_iter))
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         classifier.fit(train_x, train_y)
@@ -32,7 +33,28 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
     return {
         "probe_accuracy": float(np.mean(classifier.predict(test_x) == test_y)),
         "probe_converged": float(converged),
+        "probe_iterations": float(classifier[-1].n_iter_.max()),
+        "probe_C": float(C),
     }
+
+
+def choose_C(train_x: np.ndarray, train_y: np.ndarray, params: ProbeParams) -> tuple[float, dict[str, float]]:
+    """The C in params.C with the best accuracy on the last `params.validation` training images, fitted on the rest.
+
+    Returns it and every candidate's validation accuracy (ties go to the stronger regularisation, the smaller C).
+    """
+    fit, held = slice(0, len(train_x) - params.validation), slice(len(train_x) - params.validation, None)
+    scores = {C: probe_accuracy(train_x[fit], train_y[fit], train_x[held], train_y[held], C, params.max_iter)
+              for C in sorted(params.C)}
+    best = max(scores, key=lambda C: (scores[C]["probe_accuracy"], -C))
+    return best, {f"{C:g}": r["probe_accuracy"] for C, r in scores.items()}
+
+
+def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+          params: ProbeParams) -> dict:
+    """C chosen on held-out training images, then the probe refitted on all training images at that C."""
+    C, validation = choose_C(train_x, train_y, params)
+    return {**probe_accuracy(train_x, train_y, test_x, test_y, C, params.max_iter), "probe_validation": validation}
 
 
 def pca_basis(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,10 +25,14 @@ METRICS = {
     "code_size": ("code size", ".0f", ""),
     "mean_activation": ("mean act.", ".4f", ""),
     "dead_fraction": ("dead", ".3f", "low"),
-    "dense_fraction": ("dense", ".3f", "low"),
+    "always_on_fraction": ("always on", ".3f", ""),
     "hoyer": ("Hoyer", ".3f", "high"),
     "probe_accuracy": ("probe acc.", ".4f", "high"),
     "rho_hat_abs_error": ("mean abs(ρ̂ − ρ)", ".4f", "low"),
+    "rho_hat_relative_error": ("mean abs(ρ̂ − ρ) / ρ", ".3f", "low"),
+    "saturated_fraction": ("saturated", ".4f", "low"),
+    "fvu_untruncated": ("FVU untruncated", ".4f", "low"),
+    "probe_converged": ("probe converged", ".0f", ""),
     "train_wall_time_s": ("train s", ".1f", "low"),
     "train_samples_per_s": ("samples/s", ".0f", "high"),
     "n_params": ("params", ".0f", ""),
@@ -38,17 +42,28 @@ KEY_METRICS = {"fvu": "FVU", "mse": "MSE per pixel", "l0": "L0", "dead_fraction"
                "probe_accuracy": "probe accuracy"}
 
 
+# Metrics whose interval must respect a bound (stats.summarize): fractions stay in [0, 1], FVU and MSE above 0.
+BOUNDED = {"fvu": "positive", "mse": "positive", "fvu_untruncated": "positive", "dead_fraction": "fraction",
+           "always_on_fraction": "fraction", "probe_accuracy": "fraction", "saturated_fraction": "fraction",
+           "hoyer": "fraction"}
+
+
 def seed_summaries(per_seed: list[dict]) -> dict[str, stats.Summary]:
-    """Mean, std and 95% t interval over seeds of every numeric metric present in all seeds."""
+    """Mean, std and 95% interval over seeds of every numeric metric present in all seeds (bounded ones on their scale)."""
     keys = [k for k in per_seed[0] if all(isinstance(m.get(k), (int, float)) for m in per_seed)]
-    return {k: stats.summarize([m[k] for m in per_seed]) for k in keys}
+    summaries = {}
+    for k in keys:
+        values = [m[k] for m in per_seed]
+        resolution = 1 / per_seed[0]["code_size"] if k.endswith("fraction") and "code_size" in per_seed[0] else 1e-4
+        summaries[k] = stats.summarize(values, bounds=BOUNDED.get(k, "none"), resolution=resolution)
+    return summaries
 
 
 def mean_ci(s: stats.Summary, fmt: str) -> str:
-    """'0.1234 ± 0.0012' (± the 95% CI half-width), or the bare mean for one seed."""
+    """'0.1234 [0.1100, 0.1400]' (the mean and its 95% interval, not always symmetric), or the bare mean for one seed."""
     if s.n < 2 or not math.isfinite(s.ci_high):
         return format(s.mean, fmt)
-    return f"{format(s.mean, fmt)} ± {format((s.ci_high - s.ci_low) / 2, fmt)}"
+    return f"{format(s.mean, fmt)} [{format(s.ci_low, fmt)}, {format(s.ci_high, fmt)}]"
 
 
 def full_summary(s: stats.Summary, fmt: str) -> str:
@@ -85,13 +100,15 @@ def difference_sentence(label: str, d: stats.Difference, fmt: str, a: str = "KL"
 
 
 def compare_seeds(l1_seeds: list[dict], kl_seeds: list[dict], metrics=KEY_METRICS) -> list[dict]:
-    """Welch comparison KL − L1 over seeds for each metric both variants have."""
+    """Paired comparison KL − L1 over seeds (matched by seed) for each metric both variants have."""
     rows = []
+    l1_by_seed, kl_by_seed = {m["seed"]: m["metrics"] for m in l1_seeds}, {m["seed"]: m["metrics"] for m in kl_seeds}
+    seeds = sorted(set(l1_by_seed) & set(kl_by_seed))
     for key in metrics:
-        if not all(key in m for m in l1_seeds + kl_seeds):
+        if not all(key in l1_by_seed[s] and key in kl_by_seed[s] for s in seeds):
             continue
         label, fmt, better = METRICS[key]
-        d = stats.welch([m[key] for m in kl_seeds], [m[key] for m in l1_seeds])
+        d = stats.paired([kl_by_seed[s][key] for s in seeds], [l1_by_seed[s][key] for s in seeds])
         rows.append({"metric": key, "label": label, "fmt": fmt, "better": better, "difference": d,
                      "sentence": difference_sentence(metrics[key], d, fmt)})
     return rows
@@ -100,62 +117,109 @@ def compare_seeds(l1_seeds: list[dict], kl_seeds: list[dict], metrics=KEY_METRIC
 def pareto_front(l0: np.ndarray, fvu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The points not beaten by a sparser one: sorted by L0, each with lower FVU than every sparser point.
 
-    A penalty family traces one curve, but two families (KL's beta and rho sweeps) or noise can leave
-    points above the curve; the frontier is the best FVU reached at each sparsity.
+    Several families of settings (KL's rho at several code scales) or noise can leave points above
+    the curve; the frontier is the best FVU reached at each sparsity: KL's envelope over its scales.
     """
+    return pareto_points(l0, fvu)[:2]
+
+
+def pareto_points(l0, fvu, *extra) -> tuple[np.ndarray, ...]:
+    """pareto_front, carrying further per-point arrays (e.g. probe accuracy) along with the kept points."""
     l0, fvu = np.asarray(l0, float), np.asarray(fvu, float)
+    extra = [np.asarray(e, float) for e in extra]
     keep = (l0 > 0) & np.isfinite(l0) & np.isfinite(fvu)
     order = np.argsort(l0[keep], kind="stable")
-    xs, ys = l0[keep][order], fvu[keep][order]
-    front_x, front_y, best = [], [], math.inf
-    for x, y in zip(xs, ys):
+    columns = [c[keep][order] for c in (l0, fvu, *extra)]
+    kept, best = [], math.inf
+    for i, y in enumerate(columns[1]):
         if y < best:
-            front_x.append(x)
-            front_y.append(y)
+            kept.append(i)
             best = y
-    return np.array(front_x), np.array(front_y)
+    return tuple(c[kept] for c in columns)
 
 
-def matched_l0(points: dict[str, tuple[np.ndarray, np.ndarray]], seed_sd: dict[str, float],
-               n_seeds: dict[str, int], n_targets: int = 3) -> list[dict]:
-    """FVU of the L1 and KL frontiers at common L0 values, and KL − L1 there with its interval.
+def seed_frontiers(points: list[dict], threshold: float, extra: str | None = None) -> dict[int, tuple]:
+    """Each seed's frontier of one variant at one activity threshold: {seed: (L0, FVU[, extra])} on the Pareto front.
 
-    points: penalty ("l1", "kl") -> (L0 values, FVU values) of every run on the frontier.
-    seed_sd / n_seeds: FVU's seed-to-seed std at the default strength and how many seeds measured it.
+    points: a frontier file's points (setting, seed, metrics); L0 and FVU of the truncated code at `threshold`.
     """
-    fronts = {p: pareto_front(*xy) for p, xy in points.items()}
-    if any(len(x) < 2 for x, _ in fronts.values()):
-        return []
-    targets = stats.common_grid([(x.min(), x.max()) for x, _ in fronts.values()], n=n_targets)
-    rows = []
-    for target in targets:
-        fvu = {p: float(stats.interpolate_at(x, y, [target])[0]) for p, (x, y) in fronts.items()}
-        d = stats.matched_difference(fvu["kl"], fvu["l1"], seed_sd["kl"], seed_sd["l1"], n_seeds["kl"], n_seeds["l1"])
-        rows.append({"l0": float(target), "fvu_l1": fvu["l1"], "fvu_kl": fvu["kl"], "difference": d,
-                     "sentence": difference_sentence("FVU", d, ".4f", context=f"At L0 ≈ {target:.3g}")})
-    return rows
+    by_seed: dict[int, list[dict]] = {}
+    for point in points:
+        by_seed.setdefault(point["seed"], []).append(point["metrics"])
+    key = f"{threshold:g}"
+    fronts = {}
+    for seed, metrics in sorted(by_seed.items()):
+        columns = [[m[f"l0_at_{key}"] for m in metrics], [m[f"fvu_at_{key}"] for m in metrics]]
+        if extra:
+            columns.append([m[extra] for m in metrics])
+        fronts[seed] = pareto_points(*columns)
+    return fronts
 
 
-def matched_verdict(arch: str, rows: list[dict]) -> str:
-    """The architecture's L1-vs-KL verdict at matched sparsity, from the matched-L0 rows only."""
-    if not rows:
-        return (f"{arch}: the L1 and KL frontiers do not overlap in L0 (or have fewer than two points each), "
-                "so they cannot be compared at matched sparsity; widen the sweep in params.yaml.")
-    span = f"L0 ≈ {rows[0]['l0']:.3g} to {rows[-1]['l0']:.3g}"
-    winners = ["KL" if r["difference"].diff < 0 else "L1" for r in rows]
-    significant = [r["difference"].p < 0.05 for r in rows]  # False for nan
-    if len(set(winners)) == 1:
-        winner, loser = winners[0], ("L1" if winners[0] == "KL" else "KL")
-        if all(significant):
-            return f"{arch}: at matched sparsity ({span}) {winner} reconstructs better than {loser} at every L0 compared."
-        if not any(significant):
-            return (f"{arch}: at matched sparsity ({span}) {winner} has the lower FVU at every L0 compared, "
-                    "but at none is the difference significant at 5%.")
-        where = ", ".join(f"{r['l0']:.3g}" for r, s in zip(rows, significant) if s)
-        return (f"{arch}: at matched sparsity ({span}) {winner} has the lower FVU at every L0 compared; "
-                f"the difference is significant at 5% at L0 ≈ {where} only.")
-    parts = [f"{w} at L0 ≈ {r['l0']:.3g}{'' if s else ' (not significant)'}" for w, r, s in zip(winners, rows, significant)]
-    return f"{arch}: no consistent winner at matched sparsity ({span}): lower FVU for " + ", ".join(parts) + "."
+def primary_estimand(l1: dict[int, tuple], kl: dict[int, tuple], n_grid: int = 9) -> dict | None:
+    """KL − L1 in FVU at matched L0, averaged over the L0 range every seed's L1 and KL frontier covers.
+
+    The pre-declared primary estimand of an architecture. Per seed s: read both of that seed's
+    frontiers at `n_grid` L0 values evenly spaced in log10 inside the common range (common_grid) and
+    average the differences: D_s. Then the mean of D_s over seeds, with the paired t interval and test
+    (the same seed trains L1 and KL from the same weights on the same batches). Also each grid point's
+    paired difference (secondary). None when the frontiers do not overlap (or have < 2 points).
+    """
+    seeds = sorted(set(l1) & set(kl))
+    fronts = [l1[s] for s in seeds] + [kl[s] for s in seeds]
+    if not seeds or any(len(f[0]) < 2 for f in fronts):
+        return None
+    grid = stats.common_grid([(f[0].min(), f[0].max()) for f in fronts], n=n_grid)
+    if len(grid) == 0:
+        return None
+    fvu_l1 = np.array([stats.interpolate_at(l1[s][0], l1[s][1], grid) for s in seeds])
+    fvu_kl = np.array([stats.interpolate_at(kl[s][0], kl[s][1], grid) for s in seeds])
+    per_seed = (fvu_kl - fvu_l1).mean(axis=1)
+    return {
+        "seeds": seeds, "grid": grid, "fvu_l1": fvu_l1, "fvu_kl": fvu_kl, "per_seed": per_seed,
+        "difference": stats.paired(fvu_kl.mean(axis=1), fvu_l1.mean(axis=1)),
+        "at_grid": [stats.paired(fvu_kl[:, i], fvu_l1[:, i]) for i in range(len(grid))],
+    }
+
+
+def matched_values(fronts: dict[int, tuple], grid: np.ndarray, column: int = 1) -> np.ndarray:
+    """(seeds, grid) values of one column of each seed's frontier (1: FVU, 2: the extra one), read at `grid` L0."""
+    return np.array([stats.interpolate_at(f[0], f[column], grid) for _, f in sorted(fronts.items())])
+
+
+def verdict(arch: str, by_threshold: dict[float, dict | None], primary_threshold: float, holm_p: float) -> str:
+    """The architecture's L1-vs-KL verdict: the primary estimand at the primary threshold, and at which
+    thresholds its sign (and unadjusted significance) holds."""
+    primary = by_threshold.get(primary_threshold)
+    if primary is None:
+        return (f"{arch}: the L1 and KL frontiers do not overlap in L0 on every seed, so they cannot be "
+                "compared at matched sparsity; widen the sweep in params.yaml.")
+    d = primary["difference"]
+    grid = primary["grid"]
+    winner, loser = ("KL", "L1") if d.diff < 0 else ("L1", "KL")
+    n = len(primary["seeds"])
+    significance = "significant" if holm_p < 0.05 else "not significant"
+    text = (f"{arch}: over L0 ≈ {grid[0]:.3g} to {grid[-1]:.3g} (the range every seed's L1 and KL frontiers cover, "
+            f"threshold {primary_threshold:g}), {winner} reconstructs better: KL − L1 = {d.diff:+.4f} FVU on average "
+            f"(95% CI [{d.ci_low:+.4f}, {d.ci_high:+.4f}], paired over {n} seeds; Holm-adjusted p = {holm_p:.3g}, "
+            f"{significance} at 5%).")
+    same, other = [], []
+    for t, est in sorted(by_threshold.items()):
+        if t == primary_threshold:
+            continue
+        if est is None:
+            other.append(f"{t:g} (no overlap)")
+        elif (est["difference"].diff < 0) == (d.diff < 0):
+            same.append(f"{t:g}" + ("" if est["difference"].p < 0.05 else " (not significant)"))
+        else:
+            other.append(f"{t:g} (reversed)")
+    if same and not other:
+        text += f" The sign holds at every other threshold: {', '.join(same)}."
+    elif same:
+        text += f" The sign holds at {', '.join(same)}; not at {', '.join(other)}."
+    elif other:
+        text += f" It does not hold at the other thresholds: {', '.join(other)}."
+    return text
 
 
 def markdown_to_html(markdown: str, base_dir: Path, title: str) -> str:

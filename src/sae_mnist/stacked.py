@@ -23,7 +23,11 @@ Layouts, for K models and a batch of B images (all float32):
           position's four 4x4 blocks, then four shifted adds of whole block grids: the
           transposed convolution without fold's scatter. Its gradient is the same four
           shifted views read back (a gather).
-          encoder We (K, 64, channels), be (K, 1, channels); decoder Wd (K, channels, 64), bd (K, 1, 1)
+          encoder We (K, 64, channels), be (K, 1, channels); decoder Wd (K, channels, 64),
+          bd (K, 8, 8, 16): the per-pixel decoder bias in the block layout (zero off the image)
+
+With `center_input` (per model, `center`), the encoder sees x - bd: its pre-activations lose
+the bias's own patches times the encoder weights, and bd gets that term's gradient too.
 
 Gradients are written into `self.grads` (one per parameter, same shapes); `decode` returns the
 gradient of the models' summed losses with respect to the code, which the trainer passes back
@@ -46,11 +50,10 @@ from .models import ConvSAE, LinearSAE
 class StackedSAE:
     """The parameters of K models of one architecture, stacked on a leading model axis."""
 
-    single_model: type
-
-    def __init__(self, encoder_weight, encoder_bias, decoder_weight, decoder_bias):
+    def __init__(self, encoder_weight, encoder_bias, decoder_weight, decoder_bias, center: list[bool]):
         self.params = [encoder_weight, encoder_bias, decoder_weight, decoder_bias]
         self.grads = [torch.zeros_like(p) for p in self.params]
+        self.center = torch.tensor([float(c) for c in center]).reshape(-1, 1, 1)  # 1: encoder input x - bd
         self._buffers: dict[tuple, torch.Tensor] = {}
 
     def buffer(self, name: str, *shape: int) -> torch.Tensor:
@@ -64,18 +67,19 @@ class StackedSAE:
     def n_models(self) -> int:
         return len(self.params[0])
 
-    def model_views(self, k: int) -> list[torch.Tensor]:
-        """Model k's parameters as views into the stack, with their gradients as views too (for per-model optimiser groups)."""
+    def views(self, start: int, stop: int) -> list[torch.Tensor]:
+        """Models start..stop-1's parameters as views into the stack, gradients as views too (an optimiser group)."""
         views = []
         for p, g in zip(self.params, self.grads):
-            view = p[k]
-            view.grad = g[k]
+            view = p[start:stop]
+            view.grad = g[start:stop]
             views.append(view)
         return views
 
     def to(self, device: torch.device) -> StackedSAE:
         self.params = [p.to(device) for p in self.params]
         self.grads = [g.to(device) for g in self.grads]
+        self.center = self.center.to(device)
         self._buffers.clear()
         return self
 
@@ -93,17 +97,43 @@ class StackedSAE:
         """What the encoder multiplies, shared by every model: (entries, inputs), one row per code entry's input."""
         raise NotImplementedError
 
+    def bias_input(self) -> torch.Tensor:
+        """The decoder bias as encoder input, (K, positions, inputs): what centring subtracts at each code position."""
+        raise NotImplementedError
+
+    def add_bias_input_grad(self, grad: torch.Tensor) -> None:
+        """Add the gradient w.r.t. bias_input(), (K, positions, inputs), to the decoder bias's gradient."""
+        raise NotImplementedError
+
+    def _encoder_inputs(self, batch) -> torch.Tensor:
+        """(K, entries, inputs): the shared input, or with centring each model's x - bd (computed once per step)."""
+        x = self.encoder_input(batch)
+        if not self.center.any():
+            return x.expand(self.n_models, *x.shape)
+        if "encoder_inputs" not in batch:
+            bias = self.bias_input()  # (K, positions, inputs)
+            centred = self.buffer("encoder_inputs", self.n_models, *x.shape)
+            torch.sub(x.view(1, -1, *bias.shape[1:]), self.center.unsqueeze(1) * bias.unsqueeze(1),
+                      out=centred.view(self.n_models, -1, *bias.shape[1:]))
+            batch["encoder_inputs"] = centred
+        return batch["encoder_inputs"]
+
     def encode(self, batch) -> torch.Tensor:
         """Pre-activations (K, entries, units): one matmul per model, all in one call."""
         we, be = self.params[:2]
-        x = self.encoder_input(batch)
-        return torch.baddbmm(be, x.expand(len(we), *x.shape), we, out=self.buffer("u", len(we), len(x), we.shape[2]))
+        x = self._encoder_inputs(batch)
+        return torch.baddbmm(be, x, we, out=self.buffer("u", len(we), x.shape[1], we.shape[2]))
 
     def encode_backward(self, grad_u: torch.Tensor, batch) -> None:
-        """The encoder's gradients from the gradient of the pre-activations."""
-        x = self.encoder_input(batch)
-        torch.baddbmm(self.grads[0], x.T.expand(len(grad_u), *x.T.shape), grad_u, beta=0, out=self.grads[0])
+        """The encoder's gradients (and with centring the decoder bias's share) from those of the pre-activations."""
+        we = self.params[0]
+        x = self._encoder_inputs(batch)
+        torch.baddbmm(self.grads[0], x.transpose(1, 2), grad_u, beta=0, out=self.grads[0])
         torch.sum(grad_u, 1, keepdim=True, out=self.grads[1])
+        if self.center.any():  # d/d bd of (x - bd) We: minus the code gradient, summed over images, times We^T
+            positions = self.bias_input().shape[1]
+            per_position = grad_u.view(len(we), -1, positions, we.shape[2]).sum(1)  # (K, positions, units)
+            self.add_bias_input_grad(-self.center * torch.bmm(per_position, we.transpose(1, 2)))
 
     def decode(self, z: torch.Tensor, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Reconstruction loss per model (K,) and its gradient w.r.t. the code; fills the decoder's gradients."""
@@ -117,22 +147,21 @@ class StackedSAE:
 
 
 class StackedLinear(StackedSAE):
-    single_model = LinearSAE
-
     @classmethod
     def from_models(cls, models: list[LinearSAE]) -> StackedLinear:
         return cls(
             torch.stack([m.encoder.weight.detach().T for m in models]).contiguous(),
             torch.stack([m.encoder.bias.detach() for m in models]).unsqueeze(1).contiguous(),
             torch.stack([m.decoder.weight.detach().T for m in models]).contiguous(),
-            torch.stack([m.decoder.bias.detach() for m in models]).unsqueeze(1).contiguous(),
+            torch.stack([m.decoder_bias.detach().reshape(1, 784) for m in models]).contiguous(),
+            [m.center_input for m in models],
         )
 
     def export(self, k: int) -> dict[str, torch.Tensor]:
         """Model k as a LinearSAE state_dict (on the CPU)."""
         we, be, wd, bd = (p[k].detach().cpu() for p in self.params)
-        return {"encoder.weight": we.T.contiguous(), "encoder.bias": be[0].clone(),
-                "decoder.weight": wd.T.contiguous(), "decoder.bias": bd[0].clone()}
+        return {"decoder_bias": bd.reshape(1, 28, 28).clone(), "encoder.weight": we.T.contiguous(),
+                "encoder.bias": be[0].clone(), "decoder.weight": wd.T.contiguous()}
 
     @staticmethod
     def prepare(images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -147,6 +176,12 @@ class StackedLinear(StackedSAE):
     def encoder_input(batch) -> torch.Tensor:
         return batch["x"]
 
+    def bias_input(self):
+        return self.params[3]  # (K, 1, 784): one position
+
+    def add_bias_input_grad(self, grad):
+        self.grads[3].add_(grad)
+
     def decode(self, z: torch.Tensor, batch) -> tuple[torch.Tensor, torch.Tensor]:
         _, _, wd, bd = self.params
         x, n = batch["x"], len(batch["x"])
@@ -160,7 +195,6 @@ class StackedLinear(StackedSAE):
         return recon, grad_z
 
 
-
 def _conv_weight_order(weight: torch.Tensor) -> torch.Tensor:
     """(channels, 1, 8, 8) conv weights -> (channels, 64) in the stack's (a, b, 4x4 block) order."""
     return weight.reshape(-1, 2, 4, 2, 4).permute(0, 1, 3, 2, 4).reshape(-1, 64)
@@ -171,10 +205,37 @@ def _conv_weight_from_order(rows: torch.Tensor) -> torch.Tensor:
     return rows.reshape(-1, 2, 2, 4, 4).permute(0, 1, 3, 2, 4).reshape(-1, 1, 8, 8)
 
 
+def _blocks_from_image(images: torch.Tensor) -> torch.Tensor:
+    """(..., 28, 28) -> (..., 8, 8, 16): zero-padded to 32x32 (the convolution's padding), as 4x4 blocks."""
+    lead = images.shape[:-2]
+    padded = F.pad(images.reshape(-1, 28, 28), (2, 2, 2, 2))
+    return padded.reshape(-1, 8, 4, 8, 4).permute(0, 1, 3, 2, 4).reshape(*lead, 8, 8, 16)
+
+
+def _image_from_blocks(blocks: torch.Tensor) -> torch.Tensor:
+    """The inverse of _blocks_from_image: (..., 8, 8, 16) -> (..., 28, 28)."""
+    lead = blocks.shape[:-3]
+    padded = blocks.reshape(-1, 8, 8, 4, 4).permute(0, 1, 3, 2, 4).reshape(-1, 32, 32)
+    return padded[:, 2:30, 2:30].reshape(*lead, 28, 28)
+
+
+def _patches_from_blocks(blocks: torch.Tensor) -> torch.Tensor:
+    """(..., 8, 8, 16) -> (..., 49, 64): patch (i, j) is blocks (i + a, j + b) for a, b in {0, 1}."""
+    patches = torch.stack([blocks[..., a:a + 7, b:b + 7, :] for a in (0, 1) for b in (0, 1)], dim=-2)
+    return patches.reshape(*blocks.shape[:-3], 49, 64)
+
+
+def _add_patches_to_blocks(patches: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+    """blocks (..., 8, 8, 16) += each patch's four blocks in place, patches (..., 7, 7, 2, 2, 16): overlap-add."""
+    for a in (0, 1):
+        for b in (0, 1):
+            blocks[..., a:a + 7, b:b + 7, :].add_(patches[..., :, :, a, b, :])
+    return blocks
+
+
 class StackedConv(StackedSAE):
-    single_model = ConvSAE
     # Pixels of the padded 32x32 image (block layout) that are in the 28x28 image: the loss is on these only.
-    _VALID = F.pad(torch.ones(28, 28), (2, 2, 2, 2)).reshape(8, 4, 8, 4).permute(0, 2, 1, 3).reshape(8, 8, 16)
+    _VALID = _blocks_from_image(torch.ones(28, 28))
 
     @classmethod
     def from_models(cls, models: list[ConvSAE]) -> StackedConv:
@@ -182,22 +243,22 @@ class StackedConv(StackedSAE):
             torch.stack([_conv_weight_order(m.encoder.weight.detach()).T for m in models]).contiguous(),
             torch.stack([m.encoder.bias.detach() for m in models]).unsqueeze(1).contiguous(),
             torch.stack([_conv_weight_order(m.decoder.weight.detach()) for m in models]).contiguous(),
-            torch.stack([m.decoder.bias.detach() for m in models]).view(-1, 1, 1).contiguous(),
+            _blocks_from_image(torch.stack([m.decoder_bias.detach()[0] for m in models])).contiguous(),
+            [m.center_input for m in models],
         )
 
     def export(self, k: int) -> dict[str, torch.Tensor]:
         """Model k as a ConvSAE state_dict (on the CPU)."""
         we, be, wd, bd = (p[k].detach().cpu() for p in self.params)
-        return {"encoder.weight": _conv_weight_from_order(we.T), "encoder.bias": be[0].clone(),
-                "decoder.weight": _conv_weight_from_order(wd), "decoder.bias": bd.reshape(1).clone()}
+        return {"decoder_bias": _image_from_blocks(bd).reshape(1, 28, 28).clone(),
+                "encoder.weight": _conv_weight_from_order(we.T), "encoder.bias": be[0].clone(),
+                "decoder.weight": _conv_weight_from_order(wd)}
 
     @staticmethod
     def prepare(images: torch.Tensor) -> dict[str, torch.Tensor]:
         """The training set as the stack reads it, uint8: pixel blocks (n, 8, 8, 16) and patches (n, 49, 64)."""
-        padded = F.pad(images.reshape(-1, 28, 28), (2, 2, 2, 2))  # zeros, as the convolution's padding
-        blocks = padded.reshape(-1, 8, 4, 8, 4).permute(0, 1, 3, 2, 4).reshape(-1, 8, 8, 16)
-        patches = torch.stack([blocks[:, a:a + 7, b:b + 7] for a in (0, 1) for b in (0, 1)], dim=3)
-        return {"blocks": blocks.contiguous(), "patches": patches.reshape(-1, 49, 64)}
+        blocks = _blocks_from_image(images.reshape(-1, 28, 28))
+        return {"blocks": blocks.contiguous(), "patches": _patches_from_blocks(blocks)}
 
     @staticmethod
     def batch(data: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -207,6 +268,13 @@ class StackedConv(StackedSAE):
     @staticmethod
     def encoder_input(batch) -> torch.Tensor:
         return batch["patches"]
+
+    def bias_input(self):
+        return _patches_from_blocks(self.params[3])  # (K, 49, 64)
+
+    def add_bias_input_grad(self, grad):
+        grad_blocks = _add_patches_to_blocks(grad.view(-1, 7, 7, 2, 2, 16), torch.zeros_like(self.grads[3]))
+        self.grads[3].add_(grad_blocks.mul_(self._VALID.to(grad.device)))
 
     def decode(self, z: torch.Tensor, batch) -> tuple[torch.Tensor, torch.Tensor]:
         _, _, wd, bd = self.params
@@ -221,7 +289,7 @@ class StackedConv(StackedSAE):
         x_hat[:, :, :7, 1:].add_(blocks[:, :, :, :, 0, 1])
         x_hat[:, :, 1:, :7].add_(blocks[:, :, :, :, 1, 0])
         x_hat[:, :, 1:, 1:].add_(blocks[:, :, :, :, 1, 1])
-        residual = x_hat.add_(bd.view(k, 1, 1, 1, 1)).sub_(target).mul_(self._VALID.to(x_hat.device))
+        residual = x_hat.add_(bd.unsqueeze(1)).sub_(target).mul_(self._VALID.to(x_hat.device))
         recon = torch.linalg.vector_norm(residual.view(k, -1), dim=1).square_().div_(n)
         scale = 2.0 / n
         grad_blocks = self.buffer("grad_blocks", k, n, 7, 7, 2, 2, 16)  # the same four views, read back
@@ -230,7 +298,7 @@ class StackedConv(StackedSAE):
                 grad_blocks[:, :, :, :, a, b].copy_(residual[:, :, a:a + 7, b:b + 7])
         grad_blocks = grad_blocks.view(k, -1, 64)
         torch.baddbmm(self.grads[2], z.transpose(1, 2), grad_blocks, beta=0, alpha=scale, out=self.grads[2])
-        torch.sum(residual.view(k, -1), 1, out=self.grads[3].view(k)).mul_(scale)
+        torch.sum(residual, 1, out=self.grads[3]).mul_(scale)
         grad_z = self.buffer("grad_z", *z.shape)
         torch.baddbmm(grad_z, grad_blocks, wd.transpose(1, 2), beta=0, alpha=scale, out=grad_z)
         return recon, grad_z

@@ -1,20 +1,25 @@
-"""Statistics for the report: seed-to-seed summaries, L1-vs-KL differences, and matched-sparsity comparisons.
+"""Statistics for the report: seed summaries, paired L1-vs-KL differences, multiplicity, frontiers.
 
 Every interval is two-sided at `confidence` (default 95%) and uses Student's t.
 
-  Summary      one variant's metric over seeds: mean, sample std (ddof=1) and the t interval of the mean
-  Difference   mean(a) - mean(b) with its t interval, t statistic, Welch-Satterthwaite dof and two-sided p
+  Summary      one metric over seeds: mean, sample std and the t interval of the mean, computed on a
+               scale that respects the metric's bounds (`summarize(..., bounds=...)`): a fraction's
+               interval stays inside [0, 1], a positive metric's above 0
+  Difference   the mean paired difference a - b over seeds, its t interval (n - 1 dof), t and the
+               two-sided p of the paired t test (scipy.stats.ttest_rel)
+  holm         Holm's step-down adjustment of a family of p-values
 
-Frontier comparisons ("FVU at matched L0"): each variant is swept over penalty strength with one seed per
-strength, giving points (L0, FVU). `common_grid` picks L0 values that every variant reaches,
-`interpolate_at` reads each frontier at those L0 values (linear in log10 L0, never extrapolated), and
-`matched_difference` compares two interpolated values using the seed-to-seed std measured at the default
-strength as the noise of a single run.
+Pairing: every seed trains L1 and KL from the same initial weights on the same batches in the same
+order (stages/train.py), so their difference is taken per seed and the test is on those differences.
+With 3 seeds a t interval has 2 degrees of freedom (t = 4.30 at 95%): wide, and the report says so.
 
-Zero-variance convention (`welch`, `matched_difference`): training here is bitwise reproducible, so repeated
-runs can be identical and both groups can have zero spread. Then the difference is known exactly: the interval
-is [diff, diff]; equal means give t = 0 and p = 1.0; different means give t = +-inf and p = 0.0; df is nan
-(Welch-Satterthwaite is 0/0). With one group constant and the other not, the ordinary formulas apply.
+Frontier comparisons ("FVU at matched L0"): each seed's runs along a penalty's strengths give points
+(L0, FVU); `pareto_front` keeps the best FVU at each sparsity, `common_grid` picks L0 values every
+frontier reaches, `interpolate_at` reads a frontier there (linear in log10 L0, never extrapolated).
+
+Zero-variance convention (`paired`): training here is bitwise reproducible, so paired differences can be
+identical across seeds. Then the difference is known exactly: the interval is [diff, diff]; a zero
+difference gives t = 0 and p = 1.0; a non-zero one t = +-inf and p = 0.0.
 """
 
 from __future__ import annotations
@@ -46,11 +51,11 @@ class Summary:
 
 @dataclass(frozen=True)
 class Difference:
-    """A difference of two means, a - b.
+    """A mean paired difference, a - b.
 
     diff: the difference; ci_low, ci_high: its `confidence` t interval; t: diff / standard error;
-    df: Welch-Satterthwaite degrees of freedom; p: two-sided p-value of "no difference".
-    All but diff are nan when a group has fewer than two values (no spread to measure).
+    df: degrees of freedom (pairs - 1); p: two-sided p-value of "no difference".
+    All but diff are nan with fewer than two pairs (no spread to measure).
     """
 
     diff: float
@@ -91,74 +96,96 @@ def _variance(arr: np.ndarray) -> float:
     return 0.0 if np.ptp(arr) == 0 else float(np.var(arr, ddof=1))
 
 
-def summarize(values: Iterable[float], confidence: float = 0.95) -> Summary:
+# Where a bounded metric's interval is computed: its values are mapped there, the t interval taken, and mapped
+# back, so the interval cannot cross the bounds. A value on a bound is first moved half the metric's
+# resolution inside it (a count k of n becomes (k + 1/2) / n at k = 0: the usual continuity correction).
+BOUNDS = ("none", "positive", "fraction")
+
+
+def _to_scale(x: np.ndarray, bounds: str, resolution: float) -> np.ndarray:
+    if bounds == "positive":
+        return np.log(np.maximum(x, resolution / 2))
+    if bounds == "fraction":
+        p = np.clip(x, resolution / 2, 1 - resolution / 2)
+        return np.log(p / (1 - p))
+    return x
+
+
+def _from_scale(y: float, bounds: str) -> float:
+    if bounds == "positive":
+        return math.exp(y)
+    if bounds == "fraction":
+        return 1 / (1 + math.exp(-y))
+    return y
+
+
+def summarize(values: Iterable[float], confidence: float = 0.95, bounds: str = "none",
+              resolution: float = 1e-6) -> Summary:
     """Mean, sample std and the Student-t confidence interval of the mean of `values`.
 
-    One value: std and the interval are nan. Empty or non-finite input: ValueError.
+    bounds: "none" (the interval of the mean, as is), "positive" (values > 0: the t interval of log values,
+    exponentiated: the interval of a geometric mean, which stays above 0) or "fraction" (values in [0, 1]: the
+    t interval of logits, mapped back, which stays in (0, 1)). `resolution`: the metric's smallest step (a
+    fraction of 256 units: 1/256), for values on a bound (above). Mean and std are always of the values as
+    they are. Identical values: the interval is [value, value] whatever the scale.
+    One value: std and the interval are nan. Empty or non-finite input, or values outside the bounds: ValueError.
     """
     _check_confidence(confidence)
+    if bounds not in BOUNDS:
+        raise ValueError(f"bounds must be one of {BOUNDS}, got {bounds!r}")
     arr = _sample(values)
+    if (bounds == "positive" and (arr < 0).any()) or (bounds == "fraction" and ((arr < 0) | (arr > 1)).any()):
+        raise ValueError(f"values {arr.tolist()} are outside the bounds of a {bounds} metric")
     n, mean = arr.size, _mean(arr)
     if n == 1:
         return Summary(1, mean, math.nan, math.nan, math.nan, confidence)
     std = math.sqrt(_variance(arr))
-    half = float(sps.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
-    return Summary(n, mean, std, mean - half, mean + half, confidence)
+    if std == 0:
+        return Summary(n, mean, 0.0, mean, mean, confidence)
+    scaled = _to_scale(arr, bounds, resolution)
+    centre, spread = float(scaled.mean()), math.sqrt(_variance(scaled))
+    half = float(sps.t.ppf((1 + confidence) / 2, n - 1)) * spread / math.sqrt(n)
+    return Summary(n, mean, std, _from_scale(centre - half, bounds), _from_scale(centre + half, bounds), confidence)
 
 
-def _difference(diff: float, var_a: float, dof_a: int, var_b: float, dof_b: int, confidence: float) -> Difference:
-    """Difference with standard error sqrt(var_a + var_b), where var_x is the variance of group x's estimate
-    and dof_x its degrees of freedom; df by Welch-Satterthwaite, (var_a + var_b)^2 / (var_a^2/dof_a + var_b^2/dof_b).
-    """
-    nan = math.nan
-    se2 = var_a + var_b
-    if dof_a < 1 or dof_b < 1 or not math.isfinite(diff) or not math.isfinite(se2):
-        return Difference(diff, nan, nan, nan, nan, nan, confidence)
-    if se2 == 0:  # both groups constant: see the module docstring
-        t = 0.0 if diff == 0 else math.copysign(math.inf, diff)
-        return Difference(diff, diff, diff, t, nan, 1.0 if diff == 0 else 0.0, confidence)
-    se = math.sqrt(se2)
-    df = se2**2 / (var_a**2 / dof_a + var_b**2 / dof_b)
-    t = diff / se
-    p = float(2 * sps.t.sf(abs(t), df))
-    half = float(sps.t.ppf((1 + confidence) / 2, df)) * se
-    return Difference(diff, diff - half, diff + half, t, df, p, confidence)
+def paired(a: Iterable[float], b: Iterable[float], confidence: float = 0.95) -> Difference:
+    """The mean of the per-seed differences a_i - b_i, with its t interval and the paired t test.
 
-
-def welch(a: Iterable[float], b: Iterable[float], confidence: float = 0.95) -> Difference:
-    """mean(a) - mean(b) for two independent samples, with Welch's unequal-variance t test and interval.
-
-    Standard error sqrt(s_a^2/n_a + s_b^2/n_b); p equals scipy.stats.ttest_ind(a, b, equal_var=False).pvalue
-    except when both samples are constant (module docstring). A sample with fewer than two values: only diff
-    is set, the rest are nan. Empty or non-finite input: ValueError.
+    a and b are matched by position (the same seed). p equals scipy.stats.ttest_rel(a, b).pvalue, except
+    when every difference is the same (module docstring). Fewer than two pairs: only diff is set, the rest
+    nan. Empty, unequal-length or non-finite input: ValueError.
     """
     _check_confidence(confidence)
     xa, xb = _sample(a, "a"), _sample(b, "b")
-    diff = _mean(xa) - _mean(xb)
-    if xa.size < 2 or xb.size < 2:
-        return _difference(diff, math.nan, 0, math.nan, 0, confidence)
-    return _difference(diff, _variance(xa) / xa.size, xa.size - 1, _variance(xb) / xb.size, xb.size - 1, confidence)
+    if xa.shape != xb.shape:
+        raise ValueError(f"paired samples must have the same length, got {xa.size} and {xb.size}")
+    d = xa - xb
+    diff, n, nan = _mean(d), d.size, math.nan
+    if n < 2:
+        return Difference(diff, nan, nan, nan, nan, nan, confidence)
+    var = _variance(d)
+    if var == 0:
+        t = 0.0 if diff == 0 else math.copysign(math.inf, diff)
+        return Difference(diff, diff, diff, t, n - 1, 1.0 if diff == 0 else 0.0, confidence)
+    se = math.sqrt(var / n)
+    t = diff / se
+    half = float(sps.t.ppf((1 + confidence) / 2, n - 1)) * se
+    return Difference(diff, diff - half, diff + half, t, n - 1, float(2 * sps.t.sf(abs(t), n - 1)), confidence)
 
 
-def matched_difference(
-    y_a: float, y_b: float, sd_a: float, sd_b: float, n_a: int, n_b: int, confidence: float = 0.95
-) -> Difference:
-    """y_a - y_b for two frontier values (each from a single-seed run), with uncertainty borrowed from seeds.
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order (family-wise error control; nan stays nan).
 
-    Assumption: the seed-to-seed standard deviation sd_x, measured with n_x seeds at the variant's default
-    penalty strength, is also the noise of one run anywhere along its frontier. A single run then has variance
-    sd_x^2, so the standard error is sqrt(sd_a^2 + sd_b^2), with Welch-Satterthwaite df from those variances
-    and n_x - 1 dof each; t and the two-sided p from Student's t. Interpolation error is not included.
-
-    n_x < 2, a nan sd or a nan y (target outside a frontier): the uncertainty is nan. Both sds zero: the
-    zero-variance convention in the module docstring. Negative sd: ValueError.
+    Sorted ascending, the i-th smallest (0-based) of m is multiplied by m - i, the running maximum taken
+    and the result capped at 1.
     """
-    _check_confidence(confidence)
-    for name, sd in (("sd_a", sd_a), ("sd_b", sd_b)):
-        if sd < 0:
-            raise ValueError(f"{name} is a standard deviation and cannot be negative, got {sd}")
-    diff = float(y_a) - float(y_b)
-    return _difference(diff, float(sd_a) ** 2, int(n_a) - 1, float(sd_b) ** 2, int(n_b) - 1, confidence)
+    ps = [float(p) for p in p_values]
+    valid = sorted((p, i) for i, p in enumerate(ps) if math.isfinite(p))
+    adjusted, running, m = list(ps), 0.0, len(valid)
+    for rank, (p, i) in enumerate(valid):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
 
 
 def _axis(values: np.ndarray, log_x: bool, what: str) -> np.ndarray:

@@ -46,6 +46,16 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / STORE_FILE}"
 
 
+def store_kind(uri: str | None = None) -> str:
+    """The tracking store by kind, for result files: never its path or address on this machine."""
+    uri = uri or tracking_uri()
+    if uri.startswith("sqlite:"):
+        return "local SQLite store (mlflow.db)"
+    if uri.startswith(("http://", "https://")):
+        return "MLflow tracking server"
+    return f"{uri.split(':', 1)[0]} store"
+
+
 def ui_command() -> str:
     return f"mlflow ui --backend-store-uri {tracking_uri()} --host 127.0.0.1 --port 5000"
 
@@ -175,6 +185,34 @@ def child_runs(parent_run_id: str, children: list[tuple[str, dict, dict]]) -> It
         raise
     for run_id in run_ids:
         client.set_terminated(run_id, status="FINISHED")
+
+
+def log_model(run_id: str, model, example_images, registered_name: str | None = None) -> None:
+    """Log `model` to run `run_id` as an MLflow PyTorch model, loadable with mlflow.pytorch.load_model(f"runs:/{run_id}/model").
+
+    The pt2 format (torch.export: a traced graph, no pickle to execute on load) with a batch dimension of any
+    size from 2 up; a signature of images in and (reconstruction, code) out; `example_images` (at least two) as
+    the input example; pip requirements given, so MLflow does not spend seconds inferring them. With
+    `registered_name`, the model is also registered under it in the model registry.
+    """
+    import mlflow
+    import numpy as np
+    import torch
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    model = model.eval()
+    with torch.no_grad():
+        _, code = model(example_images)
+    f32 = np.dtype(np.float32)
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(f32, (-1, 1, 28, 28), "images")]),
+        outputs=Schema([TensorSpec(f32, (-1, 1, 28, 28), "reconstruction"), TensorSpec(f32, (-1, *code.shape[1:]), "code")]),
+    )
+    requirements = [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"]
+    with mlflow.start_run(run_id=run_id, nested=True):
+        mlflow.pytorch.log_model(model, name="model", signature=signature, input_example=example_images.numpy(),
+                                 pip_requirements=requirements, registered_model_name=registered_name)
 
 
 def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:

@@ -20,8 +20,8 @@ import torch
 from tqdm import tqdm
 
 from .errors import BenchmarkError
-from .models import ACTIVATIONS, SparseAutoencoder
-from .params import TrainParams
+from .models import SparseAutoencoder, build_model
+from .params import RecipeParams, TrainParams
 from .penalties import stack_penalties
 from .stacked import StackedSAE
 
@@ -55,17 +55,38 @@ def to_float_images(images_uint8: torch.Tensor, device: torch.device) -> torch.T
     return images_uint8.to(device).unsqueeze(1).float().div_(255.0)
 
 
+def initial_model(arch: str, model_params, penalty, recipe: RecipeParams, seed: int,
+                  mean_image: torch.Tensor) -> SparseAutoencoder:
+    """A model as training starts it: the seed's weights, then the recipe's and the penalty's initialisation.
+
+    Every model of one architecture and seed starts from the same weights (the seed's), so that
+    variants differ only in what their penalty and recipe change: the encoder as the decoder's
+    transpose (recipe), the code biases (penalty), the decoder bias at the training mean (recipe).
+    """
+    seed_everything(seed)
+    model = build_model(arch, model_params, penalty.activate, recipe.center_input)
+    if recipe.encoder_from_decoder:
+        model.init_encoder_from_decoder()
+    model.init_code_bias(penalty.code_bias_init)
+    if recipe.center_input:
+        model.init_decoder_bias(mean_image)
+    return model
+
+
 def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     """Mean over samples of the summed squared error per image (same scale as the L1 term)."""
     return (x - x_hat).pow(2).flatten(1).sum(1).mean()
 
 
-def train_step(model: SparseAutoencoder, penalty, optimizer, x: torch.Tensor):
-    """One optimiser step on batch x; returns the loss and its named terms (not detached)."""
+def train_step(model: SparseAutoencoder, penalty, optimizer, x: torch.Tensor, penalty_factor: float = 1.0):
+    """One optimiser step on batch x; returns the objective and its named terms (not detached).
+
+    The terms are as the penalty defines them; the objective weighs them by `penalty_factor` (the warm-up).
+    """
     x_hat, z = model(x)
     terms = {"recon": reconstruction_loss(x, x_hat)}
     terms |= {name: value[0] for name, value in penalty(model.code_entries(z), len(x)).items()}
-    loss = sum(terms.values())
+    loss = terms["recon"] + penalty_factor * sum(v for k, v in terms.items() if k != "recon")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -73,19 +94,28 @@ def train_step(model: SparseAutoencoder, penalty, optimizer, x: torch.Tensor):
     return loss, terms
 
 
+def total_steps(n: int, params: TrainParams) -> int:
+    return params.epochs * -(-n // params.batch_size)
+
+
 def train_model(
     model: SparseAutoencoder,
-    penalty: Callable[[torch.Tensor, int], dict[str, torch.Tensor]],
+    penalty,
     images: torch.Tensor,
     params: TrainParams,
     seed: int,
     device: torch.device,
+    recipe: RecipeParams | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     desc: str = "train",
 ) -> TrainResult:
-    """Train one model, the plain way: the reference that `train_stack` must agree with, and the benchmarks' baseline."""
+    """Train one model, the plain way: the reference that `train_stack` must agree with, and the benchmarks' baseline.
+
+    `recipe` sets the learning-rate and penalty schedules (None: constant lr, full penalty from the start);
+    the model's own initialisation and centring are the caller's (see stages/train.py).
+    """
     x_all = to_float_images(images, device)
-    n = len(x_all)
+    n, steps = len(x_all), total_steps(len(x_all), params)
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
     order = torch.Generator().manual_seed(seed)
@@ -99,7 +129,10 @@ def train_model(
         batches = range(0, n, params.batch_size)
         for start in tqdm(batches, desc=f"{desc} epoch {epoch}/{params.epochs}", unit="batch", mininterval=2, leave=False):
             x = x_all[permutation[start : start + params.batch_size]]
-            loss, terms = train_step(model, penalty, optimizer, x)
+            if recipe is not None:
+                optimizer.param_groups[0]["lr"] = params.lr * recipe.lr_factor(step, steps)
+            factor = recipe.penalty_factor(step, steps) if recipe is not None else 1.0
+            loss, terms = train_step(model, penalty, optimizer, x, factor)
             step += 1
             # Sums and the divergence check stay on the device: no host sync per step.
             first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(loss.detach()), step, first_bad_step)
@@ -128,34 +161,28 @@ class _PenaltyGroup:
     stop: int
     penalty: object  # the group's penalty, its fields holding one value per model (penalties.stack_penalties)
 
-    @property
-    def activation(self):
-        return ACTIVATIONS[self.penalty.activation]
-
 
 def _penalty_groups(penalties: list) -> list[_PenaltyGroup]:
-    groups, start = [], 0
-    for stop in range(1, len(penalties) + 1):
-        if stop == len(penalties) or type(penalties[stop]) is not type(penalties[start]):
-            groups.append(_PenaltyGroup(start, stop, stack_penalties(penalties[start:stop])))
-            start = stop
-    return groups
+    return [_PenaltyGroup(a, b, stack_penalties(penalties[a:b])) for a, b in _runs([type(p) for p in penalties])]
 
 
-def stacked_step(stack: StackedSAE, groups: list[_PenaltyGroup], optimizer, batch: dict, n_images: int):
+def stacked_step(stack: StackedSAE, groups: list[_PenaltyGroup], optimizer, batch: dict, n_images: int,
+                 penalty_factors: torch.Tensor):
     """One optimiser step of every model in the stack; returns (recon (K,), {term: (K,)}), detached.
 
-    The stack does the matmuls and their gradients; autograd only the activation and penalty of each group.
+    The stack does the matmuls and their gradients; autograd only the activation and penalty of each
+    group. Model k's objective is recon + penalty_factors[k] * its penalty terms.
     """
     u = stack.encode(batch)
     parts = [u[g.start:g.stop].detach().requires_grad_() for g in groups]  # fresh leaves: u is a reused buffer
     with torch.enable_grad():
-        codes = [g.activation(part) for g, part in zip(groups, parts)]
+        codes = [g.penalty.activate(part, n_images) for g, part in zip(groups, parts)]
         group_terms = [g.penalty(code, n_images) for g, code in zip(groups, codes)]
     z = codes[0].detach() if len(codes) == 1 else torch.cat([c.detach() for c in codes], out=stack.buffer("z", *u.shape))
     recon, grad_z = stack.decode(z, batch)
     outputs, output_grads = codes, list(grad_z.split([g.stop - g.start for g in groups]))
-    penalty_values = [value.sum() for terms in group_terms for value in terms.values()]
+    penalty_values = [(value * penalty_factors[g.start:g.stop]).sum()
+                      for g, terms in zip(groups, group_terms) for value in terms.values()]
     if penalty_values:
         outputs, output_grads = [*outputs, sum(penalty_values)], [*output_grads, None]
     torch.autograd.backward(outputs, output_grads)
@@ -170,11 +197,37 @@ def stacked_step(stack: StackedSAE, groups: list[_PenaltyGroup], optimizer, batc
     return recon, terms
 
 
+def _runs(items: list) -> list[tuple[int, int]]:
+    """(start, stop) of each maximal run of equal consecutive items."""
+    runs, start = [], 0
+    for stop in range(1, len(items) + 1):
+        if stop == len(items) or items[stop] != items[start]:
+            runs.append((start, stop))
+            start = stop
+    return runs
+
+
 @dataclass
 class StackResult:
     histories: list[list[dict]]  # per model, one row per epoch
+    convergence: list[dict]  # per model, see `convergence`
     wall_time_s: float
     samples_per_s: float  # training images per second, per model (each model sees every image)
+
+
+WINDOWS = 10  # training is cut into this many windows of equal steps to judge convergence
+
+
+def convergence(window_sums: list[float], window_steps: list[int]) -> dict:
+    """The mean training objective over each tenth of the steps, and its relative change over the last tenth.
+
+    relative_change = (mean over steps 80-90% - mean over 90-100%) / mean over 90-100%: how much the
+    objective still fell in the last 10% of training. A run counts as converged below 1%. (A run of
+    fewer than 10 steps has one window per step.)
+    """
+    means = [total / count for total, count in zip(window_sums, window_steps)]
+    change = (means[-2] - means[-1]) / abs(means[-1])
+    return {"objective_by_tenth": means, "relative_change_last_tenth": change, "converged": abs(change) < 0.01}
 
 
 def train_stack(
@@ -185,38 +238,44 @@ def train_stack(
     params: TrainParams,
     seed: int,
     device: torch.device,
+    recipes: list[RecipeParams | None] | None = None,
     on_epoch: Callable[[list[dict]], None] | None = None,
     desc: str = "stack",
     checkpoint: Checkpoint | None = None,
 ) -> StackResult:
-    """Train the K models of `stack` together, model k with penalties[k], named names[k] in messages.
+    """Train the K models of `stack` together, model k with penalties[k] and recipes[k] (schedules), named names[k].
 
     Each model's weights follow what `train_model` gives it alone, up to float rounding: the same
     initial weights (the stack is built from single models), batches in the same order (the same
-    seeded permutation), its own loss and Adam state, and Adam's update is elementwise.
+    seeded permutation), its own loss, learning rate and Adam state, and Adam's update is elementwise.
     """
     data = {k: v.to(device) for k, v in stack.prepare(images).items()}
-    n = len(images)
+    n, steps = len(images), total_steps(len(images), params)
+    windows = min(WINDOWS, steps)  # a smoke run may have fewer steps than windows
     stack.to(device)
     groups = _penalty_groups(penalties)
-    # One parameter group per model: per-model Adam state (and room for per-model learning rates).
-    optimizer = torch.optim.Adam([{"params": stack.model_views(k)} for k in range(stack.n_models)], lr=params.lr,
+    recipes = recipes or [None] * len(penalties)
+    # Adam is elementwise, so its state is per model whatever the grouping. A parameter group per run of models
+    # with the same recipe gives each its own learning-rate schedule: one group for a frontier stack. (A group per
+    # model would be thousands of tiny tensors: slow, and pathological when other processes share the CPUs.)
+    runs = _runs(recipes)
+    optimizer = torch.optim.Adam([{"params": stack.views(a, b)} for a, b in runs], lr=params.lr,
                                  fused=device.type in ("cpu", "cuda"))
     order = torch.Generator().manual_seed(seed)
     histories: list[list[dict]] = [[] for _ in names]
+    window_sums = torch.zeros(stack.n_models, windows, dtype=torch.float64, device=device)
     step, done_seconds = 0, 0.0
     if checkpoint is not None and (state := checkpoint.load()) is not None:
         stack.load_state(state["stack"])
         optimizer.load_state_dict(state["optimizer"])
         order.set_state(state["order"])
+        window_sums = state["window_sums"].to(device)
         histories, step, done_seconds = state["histories"], state["step"], state["seconds"]
         print(f"{desc}: resuming from the checkpoint after epoch {len(histories[0])}", flush=True)
         for epoch_rows in zip(*histories):
             if on_epoch is not None:
                 on_epoch(list(epoch_rows))
-    batches_per_epoch = -(-n // params.batch_size)
-    progress = tqdm(total=params.epochs * batches_per_epoch, initial=step, desc=desc, unit="step", mininterval=2,
-                    leave=False)
+    progress = tqdm(total=steps, initial=step, desc=desc, unit="step", mininterval=2, leave=False)
     started = time.perf_counter() - done_seconds
     for epoch in range(len(histories[0]) + 1, params.epochs + 1):
         permutation = torch.randperm(n, generator=order).to(device)
@@ -224,8 +283,12 @@ def train_stack(
         first_bad_step = torch.full((stack.n_models,), -1, device=device)
         for start in range(0, n, params.batch_size):
             index = permutation[start : start + params.batch_size]
-            recon, terms = stacked_step(stack, groups, optimizer, stack.batch(data, index), len(index))
-            loss = recon + sum(terms.values()) if terms else recon
+            for group, (a, _) in zip(optimizer.param_groups, runs):
+                group["lr"] = params.lr * (recipes[a].lr_factor(step, steps) if recipes[a] else 1.0)
+            factors = torch.tensor([r.penalty_factor(step, steps) if r else 1.0 for r in recipes], device=device)
+            recon, terms = stacked_step(stack, groups, optimizer, stack.batch(data, index), len(index), factors)
+            loss = recon + factors * sum(terms.values()) if terms else recon
+            window_sums[:, step * windows // steps] += loss
             step += 1
             first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(loss), step, first_bad_step)
             for name, value in {"loss": loss, "recon": recon, **terms}.items():
@@ -245,12 +308,14 @@ def train_stack(
                                  "seconds": seconds})
         if checkpoint is not None:
             checkpoint.save({"stack": stack.state(), "optimizer": optimizer.state_dict(), "order": order.get_state(),
-                             "histories": histories, "step": step, "seconds": seconds})
+                             "window_sums": window_sums, "histories": histories, "step": step, "seconds": seconds})
         if on_epoch is not None:
             on_epoch([h[-1] for h in histories])
     progress.close()
     wall = time.perf_counter() - started
-    return StackResult(histories=histories, wall_time_s=wall, samples_per_s=n * params.epochs / wall)
+    window_steps = [sum(1 for s in range(steps) if s * windows // steps == w) for w in range(windows)]
+    return StackResult(histories=histories, convergence=[convergence(row, window_steps) for row in window_sums.tolist()],
+                       wall_time_s=wall, samples_per_s=n * params.epochs / wall)
 
 
 class Checkpoint:

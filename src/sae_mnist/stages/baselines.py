@@ -1,7 +1,8 @@
 """`baselines`: reference points that need no sparse autoencoder.
 
 PCA's test FVU at every number of components k (the frontier figure's reference line:
-the best k-dimensional linear code), and the linear probe on raw pixels and on PCA codes,
+the best k-dimensional linear code), and the linear probe on raw pixels, on PCA codes and on
+the codes of untrained encoders at the frontier's widths (the random-encoder control, per seed),
 next to which the report prints published reference accuracies.
 """
 
@@ -29,12 +30,32 @@ PUBLISHED_REFERENCES = [
 ]
 
 
+def random_encoder_codes(arch: str, params, seed: int, images) -> tuple:
+    """Codes of an untrained encoder at the frontier's width: the recipe's initialisation (the seed's weights,
+    encoder as the decoder's transpose, centred on the training mean), ReLU. The probe control: what a linear
+    read-out gets from a random projection of that size, without any training."""
+    import torch
+
+    from ..penalties import NoPenalty
+    from ..training import initial_model, to_float_images
+    from .evaluate import encode_all
+
+    train, test = (to_float_images(torch.from_numpy(i.copy()), torch.device("cpu")) for i in images)
+    model = initial_model(arch, params.model, NoPenalty(), params.recipe, seed, train.mean(0))
+    codes = [encode_all(model, x, params.evaluate.batch_size)[1].flatten(1).numpy() for x in (train, test)]
+    return codes[0], codes[1]
+
+
 def run(data_dir: Path, out_file: Path, params_file: Path) -> None:
     params = load_params(params_file)
+    import torch
+
     from ..data import load_split, read_manifest
     from ..io import write_json
-    from ..probes import pca_basis, pca_codes, pca_fvu, probe_accuracy
+    from ..params import ARCHITECTURES
+    from ..probes import choose_C, pca_basis, pca_codes, pca_fvu, probe, probe_accuracy
 
+    torch.set_num_threads(params.train.threads)
     manifest = read_manifest(data_dir)
     train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
     x_train = train.images.reshape(len(train.images), -1) / 255.0
@@ -42,14 +63,28 @@ def run(data_dir: Path, out_file: Path, params_file: Path) -> None:
     mean, components = pca_basis(x_train)
     k = params.probe.pca_components
     print("probing raw pixels and PCA codes ...", flush=True)
-    raw = probe_accuracy(x_train, train.labels, x_test, test.labels, params.probe)
-    pca = probe_accuracy(pca_codes(x_train, mean, components, k), train.labels,
-                         pca_codes(x_test, mean, components, k), test.labels, params.probe)
+    probes = {
+        "raw pixels": probe(x_train, train.labels, x_test, test.labels, params.probe),
+        f"PCA, {k} components": probe(pca_codes(x_train, mean, components, k), train.labels,
+                                      pca_codes(x_test, mean, components, k), test.labels, params.probe),
+    }
+    random_encoders = {}
+    for arch in ARCHITECTURES:
+        print(f"probing untrained {arch} encoders ...", flush=True)
+        C, scores = None, {}
+        for seed in params.seeds:  # C chosen on the first seed's codes, kept for the others
+            codes_train, codes_test = random_encoder_codes(arch, params, seed, (train.images, test.images))
+            if C is None:
+                C, scores = choose_C(codes_train, train.labels, params.probe)
+            random_encoders.setdefault(arch, []).append(
+                {"seed": seed, **probe_accuracy(codes_train, train.labels, codes_test, test.labels, C,
+                                                params.probe.max_iter), "probe_validation": scores})
     write_json(out_file, {
         "dataset": manifest["dataset"],
         "data_digest": manifest["digest"],
         "pca_fvu": pca_fvu(x_test, mean, components).tolist(),  # entry k-1: FVU with k components
-        "probes": {"raw pixels": raw, f"PCA, {k} components": pca},
+        "probes": probes,
+        "random_encoders": random_encoders,
         "published": PUBLISHED_REFERENCES,
     })
-    print(f"raw pixels {raw['probe_accuracy']:.4f}, PCA-{k} {pca['probe_accuracy']:.4f}", flush=True)
+    print(", ".join(f"{name} {r['probe_accuracy']:.4f}" for name, r in probes.items()), flush=True)

@@ -1,24 +1,25 @@
-"""`train@<arch>-<seed>`: every model of one architecture on one seed, trained as one stack.
+"""`train@<arch>-<seed>`: every frontier point of one architecture on one seed, trained as one stack.
 
-The stack holds the default setting of every penalty (none, l1, kl) and, on the first seed,
-the sweep's other settings (the matched-sparsity frontier). All models start from the seed's
-initial weights (KL's encoder biases apart, see penalties.py) and see the same batches in the
-same order, which keeps the L1-KL comparison paired; `training.train_stack` gives each what
-training it alone would, up to float rounding.
+The stack holds every setting of every penalty (`penalty:` defaults and `sweep:`; none, l1, kl,
+topk), each on the training recipe (`recipe:`). All models start from the seed's initial weights
+(see training.initial_model) and see the same batches in the same order, which pairs the L1-KL
+comparison by seed; `training.train_stack` gives each what training it alone would, up to float
+rounding.
 
-Writes, per model named `<variant>` (a default setting) or `<variant>-<setting>` (a sweep point):
-`<model_dir>/<name>.pt` (a LinearSAE/ConvSAE state_dict), `<model_dir>/<name>.json` (what it is,
-its MLflow run id, cost, provenance) and `<log_dir>/<name>.csv` (per-epoch losses).
-MLflow: one parent run for the stack, one child run per model.
+`train_members` is also what the ablation and wide stages train with. It writes, per model named
+`<variant>` (a default setting) or `<variant>-<setting>` (another frontier point), plus a suffix
+for an ablation: `<model_dir>/<name>.pt` (a LinearSAE/ConvSAE state_dict), `<model_dir>/<name>.json`
+(what it is, how it was trained, whether it converged, its MLflow run id, cost, provenance) and
+`<log_dir>/<name>.csv` (per-epoch losses). MLflow: one parent run for the stack, a child run per model.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..params import PENALTIES, Params, ParamsError, load_params
+from ..params import PENALTIES, Params, ParamsError, RecipeParams, load_params
 
 # Per-epoch training state, outside every DVC output so that it survives a crash (git- and DVC-ignored).
 CHECKPOINT_DIR = Path(".checkpoints")
@@ -29,18 +30,21 @@ def variant_name(arch: str, penalty: str) -> str:
 
 
 def setting_label(settings) -> str:
-    """'lam=0.3', 'beta=1,rho=0.05', '' for no penalty: names a penalty setting in run names and files."""
-    return ",".join(f"{k}={v:g}" for k, v in settings.model_dump().items())
+    """'lam=0.3', 'beta=1,rho=0.05,scale=2', '' for no penalty: names a penalty setting (params section or dict)."""
+    values = settings if isinstance(settings, dict) else settings.model_dump()
+    return ",".join(f"{k}={v:g}" for k, v in values.items())
 
 
 @dataclass(frozen=True)
 class Member:
-    """One model of a stack: a variant at one penalty setting."""
+    """One model of a stack: a variant at one penalty setting, on a training recipe."""
 
     arch: str
     penalty: str
     settings: object  # the penalty's params section, e.g. L1Params
-    default: bool  # the variant's default setting (params.yaml `penalty:`), else a sweep point
+    default: bool  # the variant's default setting (params.yaml `penalty:`), else another frontier point
+    recipe: RecipeParams
+    suffix: str = field(default="")  # names an ablation, e.g. "without-lr_schedule"
 
     @property
     def variant(self) -> str:
@@ -48,25 +52,20 @@ class Member:
 
     @property
     def name(self) -> str:
-        return self.variant if self.default else f"{self.variant}-{setting_label(self.settings)}"
+        name = self.variant if self.default else f"{self.variant}-{setting_label(self.settings)}"
+        return f"{name}-{self.suffix}" if self.suffix else name
 
 
-def stack_members(params: Params, arch: str, seed: int) -> list[Member]:
-    """The models of stack (arch, seed), grouped by penalty: each default, then (first seed only) its sweep points."""
-    members = []
-    for penalty in PENALTIES:
-        default = params.penalty.of(penalty, arch)
-        members.append(Member(arch, penalty, default, True))
-        if penalty != "none" and seed == params.seeds[0]:
-            members += [Member(arch, penalty, s, False) for s in params.sweep.points(penalty, default, arch)[1:]]
-    return members
+def frontier_members(params: Params, arch: str) -> list[Member]:
+    """Every frontier point of `arch`, grouped by penalty, each penalty's default first."""
+    return [Member(arch, penalty, s, i == 0, params.recipe)
+            for penalty in PENALTIES
+            for i, s in enumerate(params.sweep.points(penalty, params.penalty.of(penalty, arch), arch))]
 
 
-def run(arch: str, seed: int, data_dir: Path, model_dir: Path, log_dir: Path, params_file: Path) -> None:
-    params = load_params(params_file)  # before any import, read or run: bad params fail fast
-    if seed not in params.seeds:
-        raise ParamsError(f"{params_file}: seed {seed} is not in seeds {params.seeds}; run `dvc repro`, which "
-                          "makes one train stage per seed")
+def train_members(params: Params, arch: str, seed: int, members: list[Member], data_dir: Path, model_dir: Path,
+                  log_dir: Path, stage: str, stack_name: str, model_params=None) -> None:
+    """Train `members` as one stack on `seed`; write their weights, descriptions and logs; track them in MLflow."""
     import mlflow
     import pandas as pd
     import torch
@@ -74,14 +73,13 @@ def run(arch: str, seed: int, data_dir: Path, model_dir: Path, log_dir: Path, pa
     from .. import tracking
     from ..data import load_split, read_manifest
     from ..io import staged_dir, write_json
-    from ..models import build_model, count_parameters
+    from ..models import count_parameters
     from ..penalties import make_penalty
     from ..provenance import environment, git_commit
     from ..stacked import STACKS
-    from ..training import Checkpoint, seed_everything, select_device, train_stack
+    from ..training import Checkpoint, initial_model, select_device, to_float_images, train_stack
 
-    stage, stack_name = f"train@{arch}-{seed}", f"{arch}-seed{seed}"
-    members = stack_members(params, arch, seed)
+    model_params = model_params or params.model
     manifest = read_manifest(data_dir)
     split = load_split(data_dir, "train")
     images = torch.from_numpy(split.images[: params.train.max_samples].copy())
@@ -91,16 +89,11 @@ def run(arch: str, seed: int, data_dir: Path, model_dir: Path, log_dir: Path, pa
     tracking.fail_abandoned_runs(experiment_id, stage)
     env, commit = environment(device), git_commit()
 
-    penalties, models = [], []
-    for m in members:
-        penalty = make_penalty(m.penalty, m.settings)
-        seed_everything(seed)  # every model starts from the seed's weights
-        model = build_model(arch, params.model, penalty.activation)
-        model.init_code_bias(penalty.code_bias_init)
-        penalties.append(penalty)
-        models.append(model)
+    mean_image = to_float_images(images, torch.device("cpu")).mean(0)  # where b_dec starts, with centring
+    penalties = [make_penalty(m.penalty, m.settings) for m in members]
+    models = [initial_model(arch, model_params, p, m.recipe, seed, mean_image) for m, p in zip(members, penalties)]
     stack = STACKS[arch].from_models(models)
-    model_params = getattr(params.model, arch).model_dump()
+    arch_params = getattr(model_params, arch).model_dump()
     common_tags = {
         "arch": arch, "seed": str(seed), "dvc_stage": stage, "stack": stack_name, "git_commit": commit,
         "mlflow.source.git.commit": commit, "dataset": manifest["dataset"], "data_digest": manifest["digest"],
@@ -109,19 +102,27 @@ def run(arch: str, seed: int, data_dir: Path, model_dir: Path, log_dir: Path, pa
     children = [
         (f"{m.name}-seed{seed}",
          {**common_tags, "variant": m.variant, "penalty": m.penalty, "activation": p.activation,
-          "setting": setting_label(m.settings), "default_setting": str(m.default).lower()},
+          "setting": setting_label(m.settings), "default_setting": str(m.default).lower(),
+          **({"ablation": m.suffix} if m.suffix else {}),
+          "mlflow.note.content": describe(m, arch_params, seed, manifest["dataset"], len(images), stack_name)},
          tracking.flatten({"arch": arch, "penalty": m.penalty, "activation": p.activation, "seed": seed,
-                           "model": model_params, "penalty_params": m.settings.model_dump(),
-                           "train": params.train.model_dump(), "n_train_samples": len(images)}))
+                           "model": arch_params, "penalty_params": m.settings.model_dump(),
+                           "recipe": m.recipe.model_dump(), "train": params.train.model_dump(),
+                           "n_train_samples": len(images)}))
         for m, p in zip(members, penalties)
     ]
     checkpoint = Checkpoint(
         CHECKPOINT_DIR / f"{stack_name}.pt",
-        key=json.dumps([arch, seed, model_params, [(m.penalty, m.settings.model_dump()) for m in members],
-                        params.train.model_dump(), manifest["digest"]], sort_keys=True),
+        key=json.dumps([arch, seed, arch_params, [(m.penalty, m.settings.model_dump(), m.recipe.model_dump())
+                                                  for m in members], params.train.model_dump(), manifest["digest"]],
+                       sort_keys=True),
     )
-    with mlflow.start_run(run_name=stack_name, tags=common_tags) as parent:
-        mlflow.log_params(tracking.flatten({"arch": arch, "seed": seed, "model": model_params,
+    stack_description = (f"A stack of {len(members)} {arch} sparse autoencoders ({', '.join(dict.fromkeys(m.variant for m in members))}) "
+                         f"trained together on seed {seed}, {manifest['dataset']} ({len(images)} training images), "
+                         f"{params.train.epochs} epochs; one child run per model. DVC stage {stage}.")
+    with mlflow.start_run(run_name=stack_name, tags={**common_tags, "mlflow.note.content": stack_description},
+                          log_system_metrics=True) as parent:
+        mlflow.log_params(tracking.flatten({"arch": arch, "seed": seed, "model": arch_params,
                                             "train": params.train.model_dump(), "n_models": len(members),
                                             "n_train_samples": len(images)}))
         tracking.log_dataset(split.images[: len(images)], split.labels[: len(images)], manifest, "training")
@@ -131,29 +132,60 @@ def run(arch: str, seed: int, data_dir: Path, model_dir: Path, log_dir: Path, pa
                 for run_id, row in zip(run_ids, rows):
                     tracking.log_metrics(run_id, {f"train_{k}": v for k, v in row.items() if k not in ("epoch", "step")},
                                          step=row["epoch"])
-                shown = " ".join(f"{m.name}={row['loss']:.4g}" for m, row in zip(members, rows))
-                print(f"{stack_name} epoch {rows[0]['epoch']}/{params.train.epochs}: loss {shown}", flush=True)
+                worst = max(rows, key=lambda r: r["loss"])
+                print(f"{stack_name} epoch {rows[0]['epoch']}/{params.train.epochs}: {len(rows)} models, objective "
+                      f"{min(r['loss'] for r in rows):.4g} to {worst['loss']:.4g}", flush=True)
 
             result = train_stack(stack, penalties, [m.name for m in members], images, params.train, seed, device,
-                                 on_epoch=log_epoch, desc=stack_name, checkpoint=checkpoint)
+                                 recipes=[m.recipe for m in members], on_epoch=log_epoch, desc=stack_name,
+                                 checkpoint=checkpoint)
             cost = {"train_wall_time_s": result.wall_time_s, "train_samples_per_s": result.samples_per_s,
                     "stack_size": len(members), "n_params": count_parameters(models[0])}
             mlflow.log_metrics({"train_wall_time_s": result.wall_time_s,
                                 "train_samples_per_s": result.samples_per_s * len(members)})
             with staged_dir(model_dir) as model_out, staged_dir(log_dir) as log_out:
                 for k, (m, run_id) in enumerate(zip(members, run_ids)):
-                    tracking.log_metrics(run_id, cost)
+                    converged = result.convergence[k]
+                    tracking.log_metrics(run_id, {**cost, "train_relative_change_last_tenth":
+                                                  converged["relative_change_last_tenth"]})
                     weights = model_out / f"{m.name}.pt"
                     torch.save(stack.export(k), weights)
-                    if m.default:
-                        mlflow.MlflowClient().log_artifact(run_id, str(weights), artifact_path="model")
+                    if m.default and not m.suffix:  # each frontier default: a loadable, registered (first seed) model
+                        models[k].load_state_dict(stack.export(k))
+                        registered = f"sae-mnist-{m.variant}" if seed == params.seeds[0] else None
+                        tracking.log_model(run_id, models[k], images[:2].unsqueeze(1).float() / 255, registered)
                     pd.DataFrame(result.histories[k]).to_csv(log_out / f"{m.name}.csv", index=False)
                     write_json(model_out / f"{m.name}.json", {
-                        "variant": m.variant, "name": m.name, "seed": seed, "penalty": m.penalty,
+                        "variant": m.variant, "name": m.name, "arch": arch, "seed": seed, "penalty": m.penalty,
                         "activation": penalties[k].activation, "penalty_params": m.settings.model_dump(),
-                        "default_setting": m.default, "stack": stack_name, "mlflow_run_id": run_id,
-                        "mlflow_parent_run_id": parent.info.run_id, "tracking_uri": mlflow.get_tracking_uri(),
-                        **cost, "n_train_samples": len(images), "git_commit": commit, "dataset": manifest["dataset"],
+                        "default_setting": m.default, "ablation": m.suffix or None, "model": arch_params,
+                        "recipe": m.recipe.model_dump(), "convergence": converged, "stack": stack_name,
+                        "mlflow_run_id": run_id, "mlflow_parent_run_id": parent.info.run_id,
+                        "tracking_store": tracking.store_kind(), **cost, "n_train_samples": len(images),
+                        "epochs": params.train.epochs, "git_commit": commit, "dataset": manifest["dataset"],
                         "data_digest": manifest["digest"], "environment": env,
                     })
     checkpoint.remove()  # only once every output is in place
+
+
+def describe(m: Member, arch_params: dict, seed: int, dataset: str, n_images: int, stack: str) -> str:
+    """A run's description in words, for the MLflow UI."""
+    size = ", ".join(f"{k} {v}" for k, v in arch_params.items())
+    setting = setting_label(m.settings) or "no penalty"
+    role = "its default setting" if m.default else "a point of its frontier"
+    ablation = f", recipe {m.suffix}" if m.suffix else ""
+    return (f"{m.variant} ({size}) at {setting}, {role}{ablation}; seed {seed}; trained on {dataset} "
+            f"({n_images} images) in stack {stack}.")
+
+
+def check_seed(params: Params, seed: int, params_file: Path) -> None:
+    if seed not in params.seeds:
+        raise ParamsError(f"{params_file}: seed {seed} is not in seeds {params.seeds}; run `dvc repro`, which "
+                          "makes one train stage per seed")
+
+
+def run(arch: str, seed: int, data_dir: Path, model_dir: Path, log_dir: Path, params_file: Path) -> None:
+    params = load_params(params_file)  # before any import, read or run: bad params fail fast
+    check_seed(params, seed, params_file)
+    train_members(params, arch, seed, frontier_members(params, arch), data_dir, model_dir, log_dir,
+                  stage=f"train@{arch}-{seed}", stack_name=f"{arch}-seed{seed}")

@@ -1,0 +1,56 @@
+"""`ablation@<arch>`: why each part of the training recipe is there, measured.
+
+On one seed (`ablation.seed`), every variant's default setting is trained as one stack with the full
+recipe, without each part in turn, and with none (the recipe before it: raw inputs, independent
+initialisation, constant learning rate, full penalty from the first step). Writes
+`<out_file>`: each model's test FVU, L0 and dead fraction (and the rest of the held-out metrics) and
+whether it converged; the report turns it into the ablation table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..params import PENALTIES, RECIPE_PARTS, Params, load_params
+
+
+def ablation_members(params: Params, arch: str) -> list:
+    """Per variant (default setting): the recipe, without each part in turn, and without all of them."""
+    from .train import Member
+
+    full = params.recipe
+    bare = full
+    for part in RECIPE_PARTS:
+        bare = bare.without(part)
+    recipes = {"full": full, **{f"without-{p}": full.without(p) for p in RECIPE_PARTS}, "without-all": bare}
+    # Grouped by recipe: the models of one recipe share an optimiser group (training.train_stack).
+    return [Member(arch, penalty, params.penalty.of(penalty, arch), True, recipe, suffix=name)
+            for name, recipe in recipes.items() for penalty in PENALTIES]
+
+
+def run(arch: str, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Path, params_file: Path) -> None:
+    params = load_params(params_file)
+    import torch
+
+    from ..data import load_split, read_manifest
+    from ..io import read_json, write_json
+    from ..training import to_float_images
+    from .evaluate import held_out_metrics, load_model, log_test_metrics
+    from .train import train_members
+
+    seed = params.ablation.seed
+    members = ablation_members(params, arch)
+    train_members(params, arch, seed, members, data_dir, model_dir, log_dir, stage=f"ablation@{arch}",
+                  stack_name=f"{arch}-ablation-seed{seed}")
+    x = to_float_images(torch.from_numpy(load_split(data_dir, "test").images.copy()), torch.device("cpu"))
+    rows = []
+    for m in members:
+        info = read_json(model_dir / f"{m.name}.json")
+        model, penalty = load_model(info, model_dir / f"{m.name}.pt")
+        metrics, _, _ = held_out_metrics(model, penalty, x, params)
+        log_test_metrics(info["mlflow_run_id"], metrics)
+        rows.append({"variant": m.variant, "recipe": m.suffix, "recipe_params": m.recipe.model_dump(),
+                     "convergence": info["convergence"], "metrics": metrics})
+    manifest = read_manifest(data_dir)
+    write_json(out_file, {"arch": arch, "seed": seed, "dataset": manifest["dataset"], "data_digest": manifest["digest"],
+                          "git_commit": info["git_commit"], "models": rows})
