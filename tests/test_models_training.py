@@ -8,7 +8,7 @@ import torch
 from sae_mnist.models import ConvSAE, LinearSAE
 from sae_mnist.params import TrainParams
 from sae_mnist.penalties import KLPenalty, L1Penalty
-from sae_mnist.training import TrainingDiverged, seed_everything, train_model
+from sae_mnist.training import TrainingDiverged, convergence, seed_everything, train_model
 
 PARAMS = TrainParams(epochs=2, batch_size=32, lr=3e-3, threads=1)
 RELU, SIGMOID = L1Penalty(0.1).activate, KLPenalty(1.0, 0.05).activate
@@ -108,3 +108,17 @@ def test_divergence_names_the_first_bad_step():
     huge = TrainParams(epochs=2, batch_size=32, lr=1e30, threads=1)
     with pytest.raises(TrainingDiverged, match=r"at epoch 1, step [23];"):
         train_model(model, L1Penalty(0.1), images(), huge, 0, torch.device("cpu"))
+
+
+def test_convergence_compares_the_last_two_tenths_of_the_objective():
+    # Ten windows of 2 steps; means 10, 9, ..., 2.2, 2.0: the last tenth fell by (2.2 - 2.0) / 2.0 = 10%.
+    sums = [2 * m for m in (10, 9, 8, 7, 6, 5, 4, 3, 2.2, 2.0)]
+    result = convergence(sums, [2] * 10, data_variance=50.0)
+    assert result["objective_by_tenth"][-2:] == pytest.approx([2.2, 2.0])
+    assert result["relative_change_last_tenth"] == pytest.approx(0.1)
+    assert result["fvu_change_last_tenth"] == pytest.approx(0.2 / 50.0)
+    assert not result["converged"]
+    flat = convergence([2 * m for m in (10, 9, 8, 7, 6, 5, 4, 3, 2.015, 2.0)], [2] * 10, data_variance=50.0)
+    assert flat["relative_change_last_tenth"] == pytest.approx(0.0075) and flat["converged"]
+    rising = convergence([1.0] * 8 + [2.0, 2.05], [1] * 10, data_variance=1.0)  # a rise counts as unconverged too
+    assert rising["relative_change_last_tenth"] == pytest.approx(-0.05 / 2.05) and not rising["converged"]

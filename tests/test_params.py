@@ -104,3 +104,7 @@ def test_recipe_schedules_by_hand():
     assert {plain.lr_factor(s, total) for s in range(total)} == {1.0}
     assert {plain.penalty_factor(s, total) for s in range(total)} == {1.0}
     assert not r.without("center_input").center_input and not r.without("encoder_from_decoder").encoder_from_decoder
+    # A hold: the decay ends early and the last part of training runs at lr_final (10 + 70 decay, 20 held).
+    held = r.model_copy(update={"lr_hold": 0.2})
+    assert held.lr_factor(45, total) == pytest.approx(0.55)  # half-way through the 70 decay steps
+    assert all(held.lr_factor(s, total) == pytest.approx(0.1) for s in range(80, total))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -269,7 +270,9 @@ def test_results_pushed_to_a_remote_pull_into_a_fresh_clone(run, tmp_path):
     result = dvc(clone, "repro")
     assert "Running stage" not in result.stdout  # no stage re-runs, training least of all
     assert dvc(clone, "metrics", "diff", "--json").stdout.strip() in ("", "{}")
-    # One model, by its artifact name, without cloning: what a reader citing a model does.
+    # One model, by its artifact name and registered version, without cloning: what a reader citing a model does.
+    subprocess.run([str(Path(sys.executable).parent / "gto"), "register", "sae-mnist-linear-l1", "--version", "v1.0.0"],
+                   cwd=repo, env=subprocess_env(), check=True, capture_output=True)
     out = tmp_path / "fetched.pt"
     dvc(tmp_path, "artifacts", "get", str(repo), "sae-mnist-linear-l1", "--out", str(out))
     assert out.read_bytes() == (repo / "models/linear/seed-0/linear-l1.pt").read_bytes()

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -71,7 +72,9 @@ def server(request, tmp_path_factory):
         if request.config.getoption("--require-postgres") or os.environ.get("SAE_MNIST_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"required, but {HOW_TO_ENABLE}")
         pytest.skip(HOW_TO_ENABLE)
-    root = tmp_path_factory.mktemp("server")
+    # Not under pytest's basetemp: that is private to its owner (0700), and as root the cluster runs as `postgres`.
+    root = Path(tempfile.mkdtemp(prefix="sae-mnist-server-"))
+    request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
     data, sockets = root / "pgdata", root / "sockets"
     sockets.mkdir()
     if os.geteuid() == 0:

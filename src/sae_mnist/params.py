@@ -192,18 +192,19 @@ class RecipeParams(_Strict):
     lr_warmup: float = Field(ge=0, lt=1, description="fraction of steps over which the lr rises from 0")
     lr_decay: Literal["constant", "cosine"]  # after the warm-up
     lr_final: float = Field(ge=0, le=1, description="cosine decay ends at this fraction of train.lr")
+    lr_hold: float = Field(0.0, ge=0, lt=1, description="fraction of steps at the end held at lr_final")
     penalty_warmup: float = Field(ge=0, lt=1, description="fraction of steps over which the penalty rises from 0")
 
     def lr_factor(self, step: int, total: int) -> float:
         """Multiplier of train.lr for optimiser step `step` (0-based) of `total`."""
         import math
 
-        warmup = round(self.lr_warmup * total)
+        warmup, decay_end = round(self.lr_warmup * total), round((1 - self.lr_hold) * total)
         if step < warmup:
             return (step + 1) / warmup
         if self.lr_decay == "constant":
             return 1.0
-        progress = (step - warmup) / max(1, total - warmup)
+        progress = min(1.0, (step - warmup) / max(1, decay_end - warmup))
         return self.lr_final + (1 - self.lr_final) * 0.5 * (1 + math.cos(math.pi * progress))
 
     def penalty_factor(self, step: int, total: int) -> float:
@@ -214,7 +215,8 @@ class RecipeParams(_Strict):
     def without(self, part: str) -> RecipeParams:
         """The recipe with one part turned off (the old behaviour): an ablation."""
         off = {"center_input": {"center_input": False}, "encoder_from_decoder": {"encoder_from_decoder": False},
-               "lr_schedule": {"lr_warmup": 0.0, "lr_decay": "constant"}, "penalty_warmup": {"penalty_warmup": 0.0}}
+               "lr_schedule": {"lr_warmup": 0.0, "lr_decay": "constant", "lr_hold": 0.0},
+               "penalty_warmup": {"penalty_warmup": 0.0}}
         return self.model_copy(update=off[part])
 
 

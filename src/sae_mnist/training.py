@@ -218,16 +218,19 @@ class StackResult:
 WINDOWS = 10  # training is cut into this many windows of equal steps to judge convergence
 
 
-def convergence(window_sums: list[float], window_steps: list[int]) -> dict:
-    """The mean training objective over each tenth of the steps, and its relative change over the last tenth.
+def convergence(window_sums: list[float], window_steps: list[int], data_variance: float) -> dict:
+    """The mean training objective over each tenth of the steps, and its change over the last tenth.
 
     relative_change = (mean over steps 80-90% - mean over 90-100%) / mean over 90-100%: how much the
-    objective still fell in the last 10% of training. A run counts as converged below 1%. (A run of
+    objective still fell in the last 10% of training. A run counts as converged below 1%. The same drop
+    divided by the data's variance (summed over pixels, as the reconstruction error is) puts it in FVU
+    units: a model whose objective is near 0 can fall by over 1% while its FVU moves by 1e-4. (A run of
     fewer than 10 steps has one window per step.)
     """
     means = [total / count for total, count in zip(window_sums, window_steps)]
     change = (means[-2] - means[-1]) / abs(means[-1])
-    return {"objective_by_tenth": means, "relative_change_last_tenth": change, "converged": abs(change) < 0.01}
+    return {"objective_by_tenth": means, "relative_change_last_tenth": change,
+            "fvu_change_last_tenth": (means[-2] - means[-1]) / data_variance, "converged": abs(change) < 0.01}
 
 
 def train_stack(
@@ -314,7 +317,9 @@ def train_stack(
     progress.close()
     wall = time.perf_counter() - started
     window_steps = [sum(1 for s in range(steps) if s * windows // steps == w) for w in range(windows)]
-    return StackResult(histories=histories, convergence=[convergence(row, window_steps) for row in window_sums.tolist()],
+    variance = to_float_images(images, torch.device("cpu")).flatten(1).double().var(0).sum().item()
+    return StackResult(histories=histories,
+                       convergence=[convergence(row, window_steps, variance) for row in window_sums.tolist()],
                        wall_time_s=wall, samples_per_s=n * params.epochs / wall)
 
 

@@ -272,7 +272,9 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             f"ablation*): the encoder sees x − b_dec, b_dec starting at the training mean (`center_input`: "
             f"{r_.center_input}); the encoder starts as the decoder's transpose (`encoder_from_decoder`: "
             f"{r_.encoder_from_decoder}); the learning rate rises linearly over the first {r_.lr_warmup:.0%} of steps, "
-            f"then follows a {r_.lr_decay} decay to {r_.lr_final:g} × lr; the penalty coefficient rises linearly over "
+            f"then follows a {r_.lr_decay} decay to {r_.lr_final:g} × lr"
+            + (f", held there for the last {r_.lr_hold:.0%} of steps" if r_.lr_hold else "")
+            + "; the penalty coefficient rises linearly over "
             f"the first {r_.penalty_warmup:.0%} of steps.\n"
         )
         frontier_sizes = {n: len({json.dumps(pt['setting'], sort_keys=True) for pt in v['frontier']['points']})
@@ -388,11 +390,15 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             pts = v["frontier"]["points"]
             changes = [pt["training"]["convergence"]["relative_change_last_tenth"] for pt in pts]
             n_ok = sum(pt["training"]["convergence"]["converged"] for pt in pts)
-            rows.append([name, f"{n_ok} / {len(pts)}", f"{max(changes):+.4f}"])
+            fvu_changes = [pt["training"]["convergence"]["fvu_change_last_tenth"] for pt in pts]
+            rows.append([name, f"{n_ok} / {len(pts)}", f"{max(changes):+.4f}", f"{max(fvu_changes):+.5f}"])
         md.append("Every run records the mean training objective over each tenth of its steps. Converged: the last "
                   "tenth's mean is less than 1% below the one before. Per variant, runs converged (all settings × "
-                  "seeds) and the largest relative change over the last tenth:\n")
-        md.append(_table(["variant", "converged", "largest change in the last tenth"], rows))
+                  "seeds), the largest relative change over the last tenth, and the largest in FVU units (the drop "
+                  "divided by the training data's variance): how much reconstruction an unconverged run may still "
+                  "have to gain, roughly, at this learning rate.\n")
+        md.append(_table(["variant", "converged", "largest relative change in the last tenth",
+                          "largest change in FVU units"], rows))
         for arch in archs:
             md.append(f"![{arch} loss curves](figures/loss-{arch}.png)\n")
 
