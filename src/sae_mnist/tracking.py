@@ -85,10 +85,12 @@ def init_store(experiment: str) -> str:
         if found is not None:
             experiment_id = found.experiment_id
         else:
-            # An absolute artifact location: runs in DVC's temporary copies must not
-            # write artifacts into a directory that is deleted afterwards.
+            # A tracking server keeps artifacts where it was told to (--artifacts-destination), never on
+            # the client's disk. A local store: an absolute artifact location, so runs in DVC's temporary
+            # copies do not write artifacts into a directory that is deleted afterwards.
+            server = uri.startswith(("http://", "https://"))
             experiment_id = client.create_experiment(
-                experiment, artifact_location=(root / ARTIFACT_DIR / experiment).as_uri()
+                experiment, artifact_location=None if server else (root / ARTIFACT_DIR / experiment).as_uri()
             )
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
