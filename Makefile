@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make repro   create .venv with the locked versions, then run the whole benchmark (dvc repro)
 #   make test    create .venv with the locked versions, then run the test suite
-#   make quick   the whole pipeline on a small configuration, in minutes, in .quick/ (a smoke run)
+#   make quick   the whole pipeline on a small configuration in .quick/ (a smoke run, not for citing)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
