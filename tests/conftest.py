@@ -130,7 +130,7 @@ def copy_repo(dest: Path) -> Path:
     from sae_mnist.quick import copy_repo as copy
 
     copy(REPO, dest)
-    for generated in ("dvc.lock", "metrics", "logs", "reports", "frontier", "baselines", "ablation", "wide"):
+    for generated in ("dvc.lock", "metrics", "logs", "reports", "frontier", "plots", "baselines", "ablation", "wide"):
         target = dest / generated
         if target.is_dir():
             shutil.rmtree(target)
