@@ -99,6 +99,25 @@ def test_a_fraction_on_its_bound_uses_half_the_resolution():
     assert summarize([0.0, 0.0, 0.0], bounds="fraction").ci_low == 0.0  # all on the bound: exactly known
 
 
+def test_values_finer_than_the_stated_resolution_lower_it():
+    # The committed report's "saturated" row: a fraction of all entries of all images, ~3e-6, given the
+    # resolution of a fraction of 256 units. Clipped at 1/512, every logit was the same and the interval
+    # [0.0020, 0.0020] lay far above the values. The smallest value (1.953125e-6) becomes the resolution.
+    values = [3.125e-6, 1.953125e-6, 2.734375e-6]
+    s = summarize(values, bounds="fraction", resolution=1 / 256)
+    logits = [math.log(v / (1 - v)) for v in values]  # none is below half the new resolution: unclipped
+    centre, half = np.mean(logits), T_975_DF2 * np.std(logits, ddof=1) / math.sqrt(3)
+    assert s.ci_low == pytest.approx(1 / (1 + math.exp(-(centre - half))))
+    assert s.ci_high == pytest.approx(1 / (1 + math.exp(-(centre + half))))
+    assert s.ci_low < min(values) and max(values) < s.ci_high
+    # A value on the bound moves half the smallest distance seen inside: 0 -> 1e-5 / 2.
+    on_bound = summarize([0.0, 1e-5, 2e-5], bounds="fraction", resolution=1 / 256)
+    logits = [math.log(v / (1 - v)) for v in (0.5e-5, 1e-5, 2e-5)]
+    centre, half = np.mean(logits), T_975_DF2 * np.std(logits, ddof=1) / math.sqrt(3)
+    assert on_bound.ci_high == pytest.approx(1 / (1 + math.exp(-(centre + half))))
+    assert summarize([0.001, 0.002, 0.004], bounds="positive", resolution=1).ci_low < 0.001  # likewise for logs
+
+
 @pytest.mark.parametrize("values, bounds", [([0.5, 1.2], "fraction"), ([-0.1, 0.3], "positive")])
 def test_bounded_summaries_reject_values_outside_their_bounds(values, bounds):
     with pytest.raises(ValueError, match="outside the bounds"):

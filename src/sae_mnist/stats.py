@@ -126,8 +126,9 @@ def summarize(values: Iterable[float], confidence: float = 0.95, bounds: str = "
     bounds: "none" (the interval of the mean, as is), "positive" (values > 0: the t interval of log values,
     exponentiated: the interval of a geometric mean, which stays above 0) or "fraction" (values in [0, 1]: the
     t interval of logits, mapped back, which stays in (0, 1)). `resolution`: the metric's smallest step (a
-    fraction of 256 units: 1/256), for values on a bound (above). Mean and std are always of the values as
-    they are. Identical values: the interval is [value, value] whatever the scale.
+    fraction of 256 units: 1/256), for values on a bound (above); a value nearer a bound than that lowers it
+    to that value's distance. Mean and std are always of the values as they are. Identical values: the
+    interval is [value, value] whatever the scale.
     One value: std and the interval are nan. Empty or non-finite input, or values outside the bounds: ValueError.
     """
     _check_confidence(confidence)
@@ -142,6 +143,12 @@ def summarize(values: Iterable[float], confidence: float = 0.95, bounds: str = "
     std = math.sqrt(_variance(arr))
     if std == 0:
         return Summary(n, mean, 0.0, mean, mean, confidence)
+    # A value closer to a bound than half the stated resolution shows that the resolution is finer (e.g. a
+    # fraction of all code entries of all images, not of units): the smallest distance seen is used instead,
+    # so that moving values on a bound inside never moves the interval away from the values themselves.
+    distances = {"positive": arr, "fraction": np.concatenate([arr, 1 - arr])}.get(bounds, np.empty(0))
+    if (positive := distances[distances > 0]).size:
+        resolution = min(resolution, float(positive.min()))
     scaled = _to_scale(arr, bounds, resolution)
     centre, spread = float(scaled.mean()), math.sqrt(_variance(scaled))
     half = float(sps.t.ppf((1 + confidence) / 2, n - 1)) * spread / math.sqrt(n)
