@@ -138,8 +138,13 @@ def test_report_has_every_section_and_figure(run):
     report = (repo / "reports/report.md").read_text()
     for heading in ("## Verdict", "## Checks", "## What was trained", "## Matched sparsity", "### linear", "### conv",
                     "## Recipe ablation", "## KL on equal terms", "## Every variant", "## Convergence",
-                    "## Linear probes", "### A wide code", "## Features", "## Reconstructions", "## How to cite"):
+                    "## Training cost", "## Linear probes", "### A wide code", "## Features", "## Reconstructions",
+                    "## How to cite"):
         assert heading in report, heading
+    cost = report.split("## Training cost")[1].split("\n## ")[0]  # a row per stack, no interval of wall times
+    assert [row.split(" | ")[:2] for row in cost.splitlines() if row.startswith(("| linear ", "| conv "))] == [
+        [f"| {arch}", str(seed)] for arch in ("linear", "conv") for seed in SEEDS]
+    assert "train s |" not in report  # the old per-variant column
     links = [line.split("(", 1)[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
     for link in links:
         assert (repo / "reports" / link).is_file(), link

@@ -30,7 +30,7 @@ METRICS = {
     "probe_accuracy": ("probe acc.", ".4f", "high"),
     "rho_hat_abs_error": ("mean abs(ρ̂ − ρ)", ".4f", "low"),
     "rho_hat_relative_error": ("mean abs(ρ̂ − ρ) / ρ", ".3f", "low"),
-    "saturated_fraction": ("saturated", ".4f", "low"),
+    "saturated_fraction": ("saturated", ".1e", "low"),
     "fvu_untruncated": ("FVU untruncated", ".4f", "low"),
     "probe_converged": ("probe converged", ".0f", ""),
     "train_wall_time_s": ("train s", ".1f", "low"),
@@ -48,9 +48,16 @@ BOUNDED = {"fvu": "positive", "mse": "positive", "fvu_untruncated": "positive", 
            "hoyer": "fraction"}
 
 
+# Wall-clock measurements: they depend on what else the machine ran (a stack that shared the CPUs with another
+# job runs several times slower), so seeds are not samples of one distribution. The report gives them per seed.
+TIMING = ("train_wall_time_s", "train_samples_per_s")
+
+
 def seed_summaries(per_seed: list[dict]) -> dict[str, stats.Summary]:
-    """Mean, std and 95% interval over seeds of every numeric metric present in all seeds (bounded ones on their scale)."""
-    keys = [k for k in per_seed[0] if all(isinstance(m.get(k), (int, float)) for m in per_seed)]
+    """Mean, std and 95% interval over seeds of every numeric metric present in all seeds (bounded ones on their
+    scale), timings (TIMING) left out."""
+    keys = [k for k in per_seed[0]
+            if k not in TIMING and all(isinstance(m.get(k), (int, float)) for m in per_seed)]
     summaries = {}
     for k in keys:
         values = [m[k] for m in per_seed]

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..params import ARCHITECTURES, PENALTIES, load_params
 
 # Columns of the per-variant table (means over seeds with 95% intervals).
-MAIN_COLUMNS = ("fvu", "l0", "code_size", "dead_fraction", "always_on_fraction", "probe_accuracy", "train_wall_time_s")
+MAIN_COLUMNS = ("fvu", "l0", "code_size", "dead_fraction", "always_on_fraction", "probe_accuracy")
 PENALTY_LABEL = {"none": "none", "l1": "L1", "kl": "KL", "topk": "TopK"}
 
 METRIC_DEFINITIONS = """\
@@ -37,7 +37,6 @@ METRIC_DEFINITIONS = """\
 | Hoyer | mean per-image Hoyer sparsity (√n − ‖z‖₁/‖z‖₂)/(√n − 1): 1 for a one-hot code, 0 for a constant code; needs no threshold |
 | probe acc. | test accuracy of a multinomial logistic regression (scikit-learn, lbfgs, standardised features, at most {max_iter} iterations) trained on the codes of all training images; its inverse regularisation C is chosen from {C} by accuracy on the last {validation} training images (fitted on the rest), once per variant on its default setting's first seed, then refitted on all 60,000 |
 | converged | the training objective's mean over the last 10% of steps fell by less than 1% from its mean over the 10% before |
-| train s | wall time of the stack the model was trained in (every frontier point of its architecture and seed, trained together) |
 
 Statistics: "mean [lo, hi]" is the mean over seeds and the 95% interval of the mean from Student's t with n − 1
 degrees of freedom, computed where the metric's bounds are respected: on logits for fractions (dead, always on,
@@ -401,6 +400,20 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                           "largest change in FVU units"], rows))
         for arch in archs:
             md.append(f"![{arch} loss curves](figures/loss-{arch}.png)\n")
+
+        md.append("## Training cost\n")
+        md.append("Each train stage trains one stack: every frontier point of one architecture and seed together. Its "
+                  "wall time and the images per second each model saw, on the machine named under How to cite. "
+                  "Wall-clock numbers depend on what else that machine ran (a stack that shared the CPUs with "
+                  "another job runs several times slower), so they are given per stack, not as an interval.\n")
+        rows = []
+        for arch in archs:
+            first = next(v for v in variants.values() if v["arch"] == arch)
+            for run in first["seeds"]:
+                stack = next(pt["training"] for pt in first["frontier"]["points"] if pt["seed"] == run["seed"])
+                rows.append([arch, str(run["seed"]), str(stack["stack_size"]),
+                             f"{run['metrics']['train_wall_time_s']:.0f}", f"{run['metrics']['train_samples_per_s']:.0f}"])
+        md.append(_table(["stack", "seed", "models", "wall time (s)", "images/s per model"], rows))
 
         md.append("## Linear probes\n")
         md.append("Logistic regression on each variant's codes of the training images, test accuracy (definition "
