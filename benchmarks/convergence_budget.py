@@ -11,9 +11,10 @@ stack's points, and the first budget (params.yaml's) checks that against the com
 
 Per point and budget it records the convergence criterion of the train stage (training.convergence: the
 objective's relative change over the last tenth of the steps, converged below 1%), that change in FVU units,
-and the test FVU and L0 of the truncated code at evaluate.active_threshold (the frontier's metric, computed
-by the evaluate stage's `held_out_metrics`). With the stack's wall time and the sgemm rate measured in the
-same run. No MLflow, no DVC outputs: a measurement for choosing train.epochs, not a citable result.
+and every test metric of the evaluate stage's `held_out_metrics` (FVU and L0 of the truncated code at each
+threshold, the frontier's metric at evaluate.active_threshold; FVU of the untruncated code; dead fraction).
+With the stack's wall time and the sgemm rate measured in the same run. No MLflow, no DVC outputs: a
+measurement for choosing train.epochs, not a citable result.
 """
 
 from __future__ import annotations
@@ -105,15 +106,15 @@ def main() -> None:
             model.load_state_dict(stack.export(k))
             metrics, _, _ = held_out_metrics(model, penalty, x_test, params)
             c = result.convergence[k]
-            points[name] = {"fvu": metrics["fvu"], "l0": metrics["l0"], "dead_fraction": metrics["dead_fraction"],
-                            "relative_change_last_tenth": c["relative_change_last_tenth"],
+            points[name] = {**metrics, "relative_change_last_tenth": c["relative_change_last_tenth"],
                             "fvu_change_last_tenth": c["fvu_change_last_tenth"], "converged": c["converged"],
                             "objective_by_tenth": c["objective_by_tenth"]}
         budgets.append({"epochs": epochs, "wall_time_s": round(result.wall_time_s, 1), "points": points})
         print(f"\n{epochs} epochs, {len(names)} models, {result.wall_time_s / 60:.1f} min", flush=True)
         for name, p in points.items():
             print(f"  {name:40s} change {100 * p['relative_change_last_tenth']:+6.2f}%  "
-                  f"({'converged' if p['converged'] else 'not converged'})  FVU {p['fvu']:.4f}  L0 {p['l0']:.1f}",
+                  f"({'converged' if p['converged'] else 'not converged'})  FVU {p['fvu']:.4f}  L0 {p['l0']:.1f}  "
+                  f"FVU untruncated {p['fvu_untruncated']:.4f}",
                   flush=True)
     rate_after = sgemm_gflops(params.train.threads)
 
