@@ -4,8 +4,8 @@
 
 It copies the repository's files (tracked and untracked-but-not-ignored) into DIR, makes it a
 git repository of its own, shrinks `params.yaml` (`quick` below: two seeds, fewer images, epochs
-and settings, a smaller model, a shorter probe, `smoke: true`), reuses the downloaded data when there is some, and runs
-`dvc repro` there, with its own MLflow store. Its report's title says it is a smoke run, not for
+and settings, a smaller model, a shorter probe, `smoke: true`), reuses the downloaded data when
+there is some, and runs `dvc repro` there, with its own MLflow store. Its report's title says it is a smoke run, not for
 citing; the repository's own results are untouched.
 """
 

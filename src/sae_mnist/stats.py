@@ -143,9 +143,9 @@ def summarize(values: Iterable[float], confidence: float = 0.95, bounds: str = "
     std = math.sqrt(_variance(arr))
     if std == 0:
         return Summary(n, mean, 0.0, mean, mean, confidence)
-    # A value closer to a bound than half the stated resolution shows that the resolution is finer (e.g. a
-    # fraction of all code entries of all images, not of units): the smallest distance seen is used instead,
-    # so that moving values on a bound inside never moves the interval away from the values themselves.
+    # A value closer to a bound than the stated resolution shows that the resolution is finer (e.g. a fraction
+    # of all code entries of all images, not of units): the smallest distance seen is used instead, so that
+    # moving values on a bound inside never moves the interval away from the values themselves.
     distances = {"positive": arr, "fraction": np.concatenate([arr, 1 - arr])}.get(bounds, np.empty(0))
     if (positive := distances[distances > 0]).size:
         resolution = min(resolution, float(positive.min()))
