@@ -22,25 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 DEFAULT_POINTS = ["conv-none", "conv-kl", "conv-kl-beta=100,rho=0.05,scale=2", "conv-kl-beta=100,rho=0.05,scale=5",
                   "conv-topk-k=128", "conv-topk-k=256", "conv-l1"]
-
-
-def sgemm_gflops(threads: int, size: int = 4096, repeats: int = 5) -> float:
-    import torch
-
-    torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    started = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
 def main() -> None:
@@ -65,6 +52,7 @@ def main() -> None:
     from sae_mnist.stages.evaluate import held_out_metrics
     from sae_mnist.stages.train import frontier_members
     from sae_mnist.training import initial_model, to_float_images, train_stack
+    from training_speed import matmul_gflops  # this directory's, as flop_bound.py does
 
     params = load_params(args.params)
     names = args.points or [p for p in DEFAULT_POINTS if p.startswith(args.arch)]
@@ -91,7 +79,7 @@ def main() -> None:
                                                 ("relative_change_last_tenth", "fvu_change_last_tenth", "converged")},
                                              "epochs": pt["training"]["epochs"]}
 
-    rate_before = sgemm_gflops(params.train.threads)
+    _, rate_before = matmul_gflops(device)
     budgets = []
     for epochs in args.epochs:
         train_params = params.train.model_copy(update={"epochs": epochs})
@@ -116,7 +104,7 @@ def main() -> None:
                   f"({'converged' if p['converged'] else 'not converged'})  FVU {p['fvu']:.4f}  L0 {p['l0']:.1f}  "
                   f"FVU untruncated {p['fvu_untruncated']:.4f}",
                   flush=True)
-    rate_after = sgemm_gflops(params.train.threads)
+    _, rate_after = matmul_gflops(device)
 
     out = {"arch": args.arch, "seed": args.seed, "git_commit": git_commit(), "machine": cpu_name(),
            "threads": params.train.threads, "sgemm_gflops": {"before": round(rate_before), "after": round(rate_after)},

@@ -410,9 +410,9 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         for arch in archs:
             first = next(v for v in variants.values() if v["arch"] == arch)
             for run in first["seeds"]:
-                stack = next(pt["training"] for pt in first["frontier"]["points"] if pt["seed"] == run["seed"])
-                rows.append([arch, str(run["seed"]), str(stack["stack_size"]),
-                             f"{run['metrics']['train_wall_time_s']:.0f}", f"{run['metrics']['train_samples_per_s']:.0f}"])
+                t = run["training"]
+                rows.append([arch, str(run["seed"]), str(t["stack_size"]), f"{t['train_wall_time_s']:.0f}",
+                             f"{t['train_samples_per_s']:.0f}"])
         md.append(_table(["stack", "seed", "models", "wall time (s)", "images/s per model"], rows))
 
         md.append("## Linear probes\n")
