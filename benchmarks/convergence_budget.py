@@ -46,12 +46,10 @@ def main() -> None:
 
     from sae_mnist.data import load_split
     from sae_mnist.params import load_params
-    from sae_mnist.penalties import make_penalty
     from sae_mnist.provenance import cpu_name, git_commit
-    from sae_mnist.stacked import STACKS
     from sae_mnist.stages.evaluate import held_out_metrics
-    from sae_mnist.stages.train import frontier_members
-    from sae_mnist.training import initial_model, to_float_images, train_stack
+    from sae_mnist.stages.train import frontier_members, initial_stack
+    from sae_mnist.training import to_float_images, train_stack
     from training_speed import matmul_gflops  # this directory's, as flop_bound.py does
 
     params = load_params(args.params)
@@ -67,7 +65,6 @@ def main() -> None:
     images = torch.from_numpy(train.images[: params.train.max_samples].copy())
     test = load_split(args.data, "test")
     x_test = to_float_images(torch.from_numpy(test.images.copy()), device)
-    mean_image = to_float_images(images, device).mean(0)
     committed = {}
     for variant in {m.variant for m in members}:
         path = args.frontier / f"{variant}.json"
@@ -82,11 +79,8 @@ def main() -> None:
     _, rate_before = matmul_gflops(device)
     budgets = []
     for epochs in args.epochs:
-        train_params = params.train.model_copy(update={"epochs": epochs})
-        penalties = [make_penalty(m.penalty, m.settings) for m in members]
-        models = [initial_model(args.arch, params.model, p, m.recipe, args.seed, mean_image)
-                  for m, p in zip(members, penalties)]
-        stack = STACKS[args.arch].from_models(models)
+        train_params = params.train.of(args.arch).model_copy(update={"epochs": epochs})
+        penalties, models, stack = initial_stack(args.arch, params.model, members, args.seed, images)
         result = train_stack(stack, penalties, names, images, train_params, args.seed, device,
                              recipes=[m.recipe for m in members], desc=f"{args.arch} {epochs} epochs")
         points = {}

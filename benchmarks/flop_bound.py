@@ -38,36 +38,39 @@ parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/flop_bound.js
 args = parser.parse_args()
 
 params = load_params(args.params)
-images = (params.train.max_samples or TRAINING_IMAGES) * params.train.epochs
+training_images = params.train.max_samples or TRAINING_IMAGES
+epochs = params.train.epochs
 wide_model = params.model.model_copy(update={"linear": LinearParams(hidden=params.wide.hidden)})
-groups = []  # (what, models, FLOPs per image and model)
+groups = []  # (what, models, FLOPs per image and model, images each model sees)
 for arch in ("linear", "conv"):
-    groups.append((f"{arch} frontier stacks ({len(params.seeds)} seeds)",
-                   len(frontier_members(params, arch)) * len(params.seeds), flops_per_sample(arch, params.model)))
-    groups.append((f"{arch} recipe ablation", len(ablation_members(params, arch)), flops_per_sample(arch, params.model)))
+    images = training_images * getattr(epochs, arch)
+    groups.append((f"{arch} frontier stacks ({len(params.seeds)} seeds, {getattr(epochs, arch)} epochs)",
+                   len(frontier_members(params, arch)) * len(params.seeds), flops_per_sample(arch, params.model), images))
+    groups.append((f"{arch} recipe ablation", len(ablation_members(params, arch)), flops_per_sample(arch, params.model),
+                   images))
 groups.append((f"wide linear (hidden {params.wide.hidden}, {len(params.seeds)} seeds)", 3 * len(params.seeds),
-               flops_per_sample("linear", wide_model)))
+               flops_per_sample("linear", wide_model), training_images * epochs.linear))
 
 torch.set_num_threads(params.train.threads or torch.get_num_threads())
 _, sgemm = matmul_gflops(torch.device("cpu"))
-total = sum(models * per * images for _, models, per in groups)
+total = sum(models * per * images for _, models, per, images in groups)
 bound_s = total / (sgemm * 1e9)
 times = json.loads(args.times.read_text()) if args.times.is_file() else None
 training_s = sum(s for stage, s in times["stages_s"].items() if stage.startswith(TRAINING_STAGES)) if times else None
 
 print("| models | count | MFLOP per image | TFLOP |\n| --- | ---: | ---: | ---: |")
-for what, models, per in groups:
+for what, models, per, images in groups:
     print(f"| {what} | {models} | {per / 1e6:.2f} | {models * per * images / 1e12:.0f} |")
-print(f"| **total** ({params.train.epochs} epochs x {images // params.train.epochs:,} images) | "
-      f"{sum(m for _, m, _ in groups)} | | **{total / 1e12:.0f}** |")
+print(f"| **total** ({training_images:,} training images per epoch) | {sum(g[1] for g in groups)} | | "
+      f"**{total / 1e12:.0f}** |")
 print(f"\nsgemm here: {sgemm:.0f} GFLOP/s -> bound {bound_s / 60:.1f} min")
 if training_s:
     print(f"training stages measured ({args.times.name}): {training_s / 60:.1f} min = {training_s / bound_s:.2f} x bound")
 args.out.write_text(json.dumps({
     "machine": f"{cpu_name()}, {platform.machine()}",
     "sgemm_gflops": round(sgemm, 1),
-    "groups": [{"models": what, "count": models, "flops_per_image": per} for what, models, per in groups],
-    "images_per_model": images,
+    "groups": [{"models": what, "count": models, "flops_per_image": per, "images_per_model": images}
+               for what, models, per, images in groups],
     "total_tflop": round(total / 1e12, 1),
     "bound_s": round(bound_s, 1),
     "training_stages_s": training_s,

@@ -36,7 +36,7 @@ from tests.conftest import copy_repo, edit_params, subprocess_env  # noqa: E402
 def small(params: dict) -> None:
     params["download"].update(mirror=None, mirrors=[])  # offline fallback: the same data for every job
     params["seeds"] = [0, 1, 2]
-    params["train"].update(epochs=2, max_samples=2000, threads=1)
+    params["train"].update(epochs={"linear": 2, "conv": 2}, max_samples=2000, threads=1)
     params["sweep"]["l1"]["linear"]["lam"] = [0.05, 0.8]
 
 

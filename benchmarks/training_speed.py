@@ -184,7 +184,7 @@ def stack_seconds(arch, k, model_params, train, params, images, n, seed, device,
 
 
 def compare_loops(args, params, images, n, seed, device) -> tuple[dict, str]:
-    train = params.train.model_copy(update={"epochs": 1})
+    train = params.train.of("linear").model_copy(update={"epochs": 1})  # the same settings for both architectures
     loops = [(arch, loop) for arch in ARCHITECTURES for loop in ["seed-style", "single", *[f"stack K={k}" for k in args.stack_sizes]]]
     seconds: dict[tuple[str, str], list[float]] = {key: [] for key in loops}
     sgemm = []
@@ -259,7 +259,7 @@ def scaling(args, params, images, n, seed, device) -> tuple[list, str]:
     for arch, size, batch in configs:
         layer = LinearParams(hidden=size) if arch == "linear" else ConvParams(channels=size)
         model_params = params.model.model_copy(update={arch: layer})
-        train = params.train.model_copy(update={"epochs": 1, "batch_size": batch})
+        train = params.train.of(arch).model_copy(update={"epochs": 1, "batch_size": batch})
         seconds = statistics.median(stack_seconds(arch, 1, model_params, train, params, images, n, seed, device)
                                     for _ in range(args.repeats))
         epoch_s = seconds / n * EPOCH_SAMPLES

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from sae_mnist.models import ConvSAE, LinearSAE
-from sae_mnist.params import TrainParams
+from sae_mnist.params import StackTraining
 from sae_mnist.penalties import KLPenalty, L1Penalty
 from sae_mnist.training import TrainingDiverged, convergence, seed_everything, train_model
 
-PARAMS = TrainParams(epochs=2, batch_size=32, lr=3e-3, threads=1)
+PARAMS = StackTraining(epochs=2, batch_size=32, lr=3e-3, threads=1)
 RELU, SIGMOID = L1Penalty(0.1).activate, KLPenalty(1.0, 0.05).activate
 
 
@@ -78,7 +78,7 @@ def test_training_reduces_the_loss():
     _, result = train_once("linear")
     seed_everything(0)
     model = LinearSAE(16, RELU)
-    long = TrainParams(epochs=6, batch_size=32, lr=3e-3, threads=1)
+    long = StackTraining(epochs=6, batch_size=32, lr=3e-3, threads=1)
     result = train_model(model, L1Penalty(0.01), images(), long, 0, torch.device("cpu"))
     assert result.history[-1]["recon"] < 0.8 * result.history[0]["recon"]
 
@@ -105,7 +105,7 @@ def test_divergence_stops_with_a_clear_message():
 def test_divergence_names_the_first_bad_step():
     seed_everything(0)
     model = LinearSAE(8, RELU)
-    huge = TrainParams(epochs=2, batch_size=32, lr=1e30, threads=1)
+    huge = StackTraining(epochs=2, batch_size=32, lr=1e30, threads=1)
     with pytest.raises(TrainingDiverged, match=r"at epoch 1, step [23];"):
         train_model(model, L1Penalty(0.1), images(), huge, 0, torch.device("cpu"))
 
@@ -122,3 +122,12 @@ def test_convergence_compares_the_last_two_tenths_of_the_objective():
     assert flat["relative_change_last_tenth"] == pytest.approx(0.0075) and flat["converged"]
     rising = convergence([1.0] * 8 + [2.0, 2.05], [1] * 10, data_variance=1.0)  # a rise counts as unconverged too
     assert rising["relative_change_last_tenth"] == pytest.approx(-0.05 / 2.05) and not rising["converged"]
+
+
+def test_convergence_has_an_fvu_floor_for_nearly_lossless_models():
+    # Means 0.011 then 0.010 over the last two tenths: a 10% fall, but 0.001 / 50 = 2e-5 in FVU units (< 1e-4).
+    lossless = convergence([1.0] * 8 + [0.011, 0.010], [1] * 10, data_variance=50.0)
+    assert lossless["relative_change_last_tenth"] == pytest.approx(0.1)
+    assert lossless["fvu_change_last_tenth"] == pytest.approx(2e-5) and lossless["converged"]
+    # The same fall with a data variance of 5: 2e-4 in FVU units, above the floor.
+    assert not convergence([1.0] * 8 + [0.011, 0.010], [1] * 10, data_variance=5.0)["converged"]

@@ -35,7 +35,9 @@ CASES = {
     "train.batch_size": (lambda p: p["train"].update(batch_size=0), "greater than or equal to 1"),
     "model.linear.hidden": (lambda p: p["model"]["linear"].update(hidden=0), "greater than or equal to 1"),
     "train.lr": (lambda p: p["train"].update(lr=0), "greater than 0"),
-    "train.epochs": (lambda p: p["train"].update(epochs="ten"), "valid integer"),
+    "train.epochs.conv": (lambda p: p["train"]["epochs"].update(conv="ten"), "valid integer"),
+    "train.epochs.linear": (lambda p: p["train"]["epochs"].pop("linear"), "Field required"),
+    "probe": (lambda p: p["probe"].update(max_samples=100), "must be below probe.max_samples"),
     "train.device": (lambda p: p["train"].update(device="tpu"), "'auto', 'cpu' or 'cuda'"),
     "train.lerning_rate": (lambda p: p["train"].update(lerning_rate=0.1), "unknown key"),
     "penalty.l2": (lambda p: p["penalty"].update(l2={"linear": {}}), "unknown key"),
@@ -108,3 +110,12 @@ def test_recipe_schedules_by_hand():
     held = r.model_copy(update={"lr_hold": 0.2})
     assert held.lr_factor(45, total) == pytest.approx(0.55)  # half-way through the 70 decay steps
     assert all(held.lr_factor(s, total) == pytest.approx(0.1) for s in range(80, total))
+
+
+def test_each_architecture_trains_at_its_own_budget():
+    params = load_params(REPO / "params.yaml")
+    for arch in ("linear", "conv"):
+        stack = params.train.of(arch)
+        assert stack.epochs == getattr(params.train.epochs, arch)
+        assert stack.model_dump() == {**params.train.model_dump(), "epochs": stack.epochs}
+    assert params.train.of("conv").epochs > params.train.of("linear").epochs  # conv converges more slowly (report)

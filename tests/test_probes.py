@@ -62,3 +62,15 @@ def test_C_is_chosen_on_the_held_out_training_images():
     assert result["probe_C"] == 1.0 and result["probe_validation"]["1"] == 1.0
     # ties go to the smaller C (stronger regularisation)
     assert choose_C(x, labels, ProbeParams(C=[10.0, 1.0], validation=100, max_iter=500, pca_components=1))[0] == 1.0
+
+
+def test_max_samples_fits_on_the_first_training_images_only():
+    x, labels, _ = blobs(400)
+    scrambled = labels.copy()
+    scrambled[200:300] = (labels[200:300] + 1) % 3  # wrong labels on images 200-299: a probe that saw them would err
+    first = probe_accuracy(x[:300], scrambled[:300], x[300:], labels[300:], C=1.0, max_iter=500, max_samples=200)
+    assert first == probe_accuracy(x[:200], labels[:200], x[300:], labels[300:], C=1.0, max_iter=500)
+    # choose_C holds out the last `validation` of the first max_samples: images 100-199, never the scrambled ones
+    params = ProbeParams(C=[1e-6, 1.0], validation=100, max_iter=500, pca_components=1, max_samples=200)
+    C, scores = choose_C(x[:300], scrambled[:300], params)
+    assert C == 1.0 and scores["1"] == 1.0

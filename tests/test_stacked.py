@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sae_mnist.params import ConvParams, LinearParams, ModelParams
-from sae_mnist.params import RecipeParams, TrainParams
+from sae_mnist.params import RecipeParams, StackTraining
 from sae_mnist.penalties import KLPenalty, L1Penalty, NoPenalty, TopKPenalty
 from sae_mnist.stacked import STACKS, _conv_weight_from_order, _conv_weight_order
 from sae_mnist.training import Checkpoint, TrainingDiverged, initial_model, train_model, train_stack
@@ -95,7 +95,7 @@ def test_each_stacked_model_trains_as_it_would_alone(arch, recipes):
     training recipe (centring, encoder from decoder, lr and penalty warm-up, cosine decay), without, and with
     different recipes (so learning-rate schedules) for different models of one stack."""
     torch.set_num_threads(1)
-    params = TrainParams(epochs=3, batch_size=64, lr=3e-3, threads=1)  # 4 batches per epoch, the last one short
+    params = StackTraining(epochs=3, batch_size=64, lr=3e-3, threads=1)  # 4 batches per epoch, the last one short
     data = images()
     stack = STACKS[arch].from_models([single(arch, p, recipe=r) for p, r in zip(PENALTIES, recipes)])
     result = train_stack(stack, PENALTIES, [f"m{k}" for k in range(len(PENALTIES))], data, params, 0, CPU,
@@ -152,7 +152,7 @@ def test_conv_weight_order_round_trips_and_matches_the_patches():
 @pytest.mark.parametrize("arch", ["linear", "conv"])
 def test_stacked_training_is_bitwise_deterministic(arch):
     torch.set_num_threads(1)
-    params = TrainParams(epochs=2, batch_size=64, lr=3e-3, threads=1)
+    params = StackTraining(epochs=2, batch_size=64, lr=3e-3, threads=1)
     runs = []
     for _ in range(2):
         stack = stack_of(arch, PENALTIES)
@@ -169,7 +169,7 @@ class Interrupted(Exception):
 @pytest.mark.parametrize("arch", ["linear", "conv"])
 def test_resume_from_checkpoint_gives_the_same_weights(tmp_path, arch):
     torch.set_num_threads(1)
-    params = TrainParams(epochs=3, batch_size=64, lr=3e-3, threads=1)
+    params = StackTraining(epochs=3, batch_size=64, lr=3e-3, threads=1)
     names = [f"m{k}" for k in range(len(PENALTIES))]
     straight = stack_of(arch, PENALTIES)
     expected = train_stack(straight, PENALTIES, names, images(), params, 0, CPU)
@@ -201,7 +201,7 @@ def test_resume_from_checkpoint_gives_the_same_weights(tmp_path, arch):
 
 def test_divergence_names_each_diverged_model_and_its_first_bad_step():
     penalties = [L1Penalty(0.1), L1Penalty(float("inf")), NoPenalty()]
-    params = TrainParams(epochs=2, batch_size=64, lr=3e-3, threads=1)
+    params = StackTraining(epochs=2, batch_size=64, lr=3e-3, threads=1)
     with pytest.raises(TrainingDiverged) as caught:
         train_stack(stack_of("linear", penalties), penalties, ["ok", "bad", "fine"], images(), params, 0, CPU)
     message = str(caught.value)

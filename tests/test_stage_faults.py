@@ -28,7 +28,7 @@ def train_cmd(arch: str, seed: int = 0) -> list[str]:
 def small(params: dict) -> None:
     params["seeds"] = [0]  # one stack per architecture
     params["download"].update(mirror=None, mirrors=[])
-    params["train"].update(epochs=4, threads=1)
+    params["train"].update(epochs={"linear": 4, "conv": 4}, threads=1)
     params["model"]["linear"]["hidden"] = 256
     params["model"]["conv"]["channels"] = 4
     for arch in ("linear", "conv"):  # one extra lam, beta, rho and k: stacks of 8 (none, l1 x 2, kl x 3, topk x 2)

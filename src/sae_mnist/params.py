@@ -180,8 +180,15 @@ class ProbeParams(_Strict):
     validation: int = Field(ge=1, description="last N training images held out to choose C")
     max_iter: int = Field(ge=1, description="lbfgs iteration limit; a probe that reaches it is reported")
     pca_components: int = Field(ge=1, le=784, description="PCA codes probed as a baseline")
+    max_samples: int | None = Field(None, ge=2, description="fit on the first N training images (smoke runs); null = all")
 
     _distinct_values = field_validator("C")(_distinct)
+
+    @model_validator(mode="after")
+    def _validation_within_samples(self) -> ProbeParams:
+        if self.max_samples is not None and self.validation >= self.max_samples:
+            raise ValueError(f"probe.validation ({self.validation}) must be below probe.max_samples ({self.max_samples})")
+        return self
 
 
 class RecipeParams(_Strict):
@@ -238,8 +245,7 @@ class WideParams(_Strict):
     l1: L1Params
 
 
-class TrainParams(_Strict):
-    epochs: int = Field(ge=1)
+class _TrainingSettings(_Strict):
     batch_size: int = Field(ge=1)
     lr: float = Field(gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -247,6 +253,26 @@ class TrainParams(_Strict):
     threads: int = Field(ge=1)
     # Use only the first N training images (smoke runs); null = all.
     max_samples: int | None = Field(None, ge=1)
+
+
+class EpochsParams(_Strict):
+    """The training budget per architecture: each is chosen so that its runs converge (benchmarks/convergence_budget.py)."""
+
+    linear: int = Field(ge=1)
+    conv: int = Field(ge=1)
+
+
+class StackTraining(_TrainingSettings):
+    """What one stack trains with: the `train:` settings at its architecture's budget."""
+
+    epochs: int = Field(ge=1)
+
+
+class TrainParams(_TrainingSettings):
+    epochs: EpochsParams
+
+    def of(self, arch: str) -> StackTraining:
+        return StackTraining(**{**self.model_dump(), "epochs": getattr(self.epochs, arch)})
 
 
 class EvaluateParams(_Strict):

@@ -17,14 +17,16 @@ from .params import ProbeParams
 
 
 def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                   C: float, max_iter: int) -> dict[str, float]:
-    """Test accuracy of a logistic regression on standardised features (scikit-learn, lbfgs), and whether
-    lbfgs converged (its gradient tolerance reached before `max_iter` iterations)."""
+                   C: float, max_iter: int, max_samples: int | None = None) -> dict[str, float]:
+    """Test accuracy of a logistic regression on standardised features (scikit-learn, lbfgs), fitted on the
+    first `max_samples` training rows (None: all), and whether lbfgs converged (its gradient tolerance
+    reached before `max_iter` iterations)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    train_x, train_y = train_x[:max_samples], train_y[:max_samples]
     classifier = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -39,10 +41,12 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
 
 
 def choose_C(train_x: np.ndarray, train_y: np.ndarray, params: ProbeParams) -> tuple[float, dict[str, float]]:
-    """The C in params.C with the best accuracy on the last `params.validation` training images, fitted on the rest.
+    """The C in params.C with the best accuracy on the last `params.validation` of the probe's training images
+    (the first params.max_samples), fitted on the rest.
 
     Returns it and every candidate's validation accuracy (ties go to the stronger regularisation, the smaller C).
     """
+    train_x, train_y = train_x[: params.max_samples], train_y[: params.max_samples]
     fit, held = slice(0, len(train_x) - params.validation), slice(len(train_x) - params.validation, None)
     scores = {C: probe_accuracy(train_x[fit], train_y[fit], train_x[held], train_y[held], C, params.max_iter)
               for C in sorted(params.C)}
@@ -54,7 +58,8 @@ def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: 
           params: ProbeParams) -> dict:
     """C chosen on held-out training images, then the probe refitted on all training images at that C."""
     C, validation = choose_C(train_x, train_y, params)
-    return {**probe_accuracy(train_x, train_y, test_x, test_y, C, params.max_iter), "probe_validation": validation}
+    return {**probe_accuracy(train_x, train_y, test_x, test_y, C, params.max_iter, params.max_samples),
+            "probe_validation": validation}
 
 
 def pca_basis(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

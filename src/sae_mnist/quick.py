@@ -39,7 +39,7 @@ def quick(params: dict) -> None:
     """Shrink a params.yaml dict to the quick profile."""
     params["smoke"] = True
     params["seeds"] = params["seeds"][:2]  # the fewest that paired statistics across seeds can use
-    params["train"].update(epochs=4, max_samples=6000)
+    params["train"].update(epochs={"linear": 4, "conv": 4}, max_samples=6000)
     params["model"]["linear"]["hidden"] = 64
     params["model"]["conv"]["channels"] = 8
     for arch in ("linear", "conv"):
@@ -51,7 +51,7 @@ def quick(params: dict) -> None:
         params["sweep"]["topk"][arch] = {"k": [max(1, k // 4), k * 2]}
     params["wide"]["hidden"] = 200
     params["wide"]["topk"] = {"k": 10}
-    params["probe"].update(C=[1.0], validation=1000, max_iter=100)
+    params["probe"].update(C=[1.0], validation=1000, max_iter=100, max_samples=6000)  # the images it trained on
 
 
 def main() -> None:

@@ -33,8 +33,6 @@ METRICS = {
     "saturated_fraction": ("saturated", ".1e", "low"),
     "fvu_untruncated": ("FVU untruncated", ".4f", "low"),
     "probe_converged": ("probe converged", ".0f", ""),
-    "train_wall_time_s": ("train s", ".1f", "low"),
-    "train_samples_per_s": ("samples/s", ".0f", "high"),
     "n_params": ("params", ".0f", ""),
 }
 # Compared between L1 and KL with a Welch test, with the noun their sentences use.
@@ -48,16 +46,10 @@ BOUNDED = {"fvu": "positive", "mse": "positive", "fvu_untruncated": "positive", 
            "hoyer": "fraction"}
 
 
-# Wall-clock measurements: they depend on what else the machine ran (a stack that shared the CPUs with another
-# job runs several times slower), so seeds are not samples of one distribution. The report gives them per seed.
-TIMING = ("train_wall_time_s", "train_samples_per_s")
-
-
 def seed_summaries(per_seed: list[dict]) -> dict[str, stats.Summary]:
     """Mean, std and 95% interval over seeds of every numeric metric present in all seeds (bounded ones on their
-    scale), timings (TIMING) left out."""
-    keys = [k for k in per_seed[0]
-            if k not in TIMING and all(isinstance(m.get(k), (int, float)) for m in per_seed)]
+    scale)."""
+    keys = [k for k in per_seed[0] if all(isinstance(m.get(k), (int, float)) for m in per_seed)]
     summaries = {}
     for k in keys:
         values = [m[k] for m in per_seed]

@@ -78,7 +78,8 @@ def run(data_dir: Path, out_file: Path, params_file: Path) -> None:
                 C, scores = choose_C(codes_train, train.labels, params.probe)
             random_encoders.setdefault(arch, []).append(
                 {"seed": seed, **probe_accuracy(codes_train, train.labels, codes_test, test.labels, C,
-                                                params.probe.max_iter), "probe_validation": scores})
+                                                params.probe.max_iter, params.probe.max_samples),
+                 "probe_validation": scores})
     write_json(out_file, {
         "dataset": manifest["dataset"],
         "data_digest": manifest["digest"],

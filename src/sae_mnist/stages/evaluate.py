@@ -20,7 +20,6 @@ N_RECONSTRUCTIONS = 10  # the first test images, shown originals over reconstruc
 ACTIVATION_SAMPLE = 50_000  # code entries kept for the activation histogram
 # Wall-clock measurements differ on every run: they stay out of the DVC metrics file, so that
 # `dvc metrics diff` between two runs of the same code, params and data is empty.
-TIMING_METRICS = ("train_wall_time_s", "train_samples_per_s")
 # What a frontier point keeps of its training description (the rest, e.g. the environment, is in eval/ and models/).
 TRAINING_KEPT = ("mlflow_run_id", "stack", "epochs", "convergence", "train_wall_time_s", "stack_size", "git_commit")
 # The probe's C is chosen (held-out training images, params.probe.C) on the variant's first point, its default
@@ -147,13 +146,15 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
         for info, weights in tqdm(points, desc=f"evaluate {variant}", unit="model"):
             model, penalty = load_model(info, weights)
             metrics, x_hat, z = held_out_metrics(model, penalty, x, params)
-            # Probe on the codes of every training image (the model's own training set), scored on the test set;
-            # C is chosen once per variant, on the first point (the default on the first seed), and kept.
-            train_codes = encode_all(model, x_train, params.evaluate.batch_size)[1].flatten(1).numpy()
+            # Probe on the codes of the training images (the model's own training set; all but in smoke runs),
+            # scored on the test set; C is chosen once per variant, on the first point (the default on the first
+            # seed), and kept.
+            probe_images = x_train[: params.probe.max_samples]
+            train_codes = encode_all(model, probe_images, params.evaluate.batch_size)[1].flatten(1).numpy()
             if C is None:
                 C, C_scores = choose_C(train_codes, train.labels, params.probe)
             metrics |= probe_accuracy(train_codes, train.labels, z.flatten(1).numpy(), test.labels, C,
-                                      params.probe.max_iter)
+                                      params.probe.max_iter, params.probe.max_samples)
             metrics["train_relative_change_last_tenth"] = info["convergence"]["relative_change_last_tenth"]
             log_test_metrics(info["mlflow_run_id"], metrics)
             results.append({"setting": info["penalty_params"], "seed": info["seed"], "default": info["default_setting"],
@@ -162,7 +163,7 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
             if not info["default_setting"]:
                 continue
             seed = info["seed"]
-            metrics |= {k: info[k] for k in ("train_wall_time_s", "train_samples_per_s", "n_params")}
+            metrics["n_params"] = info["n_params"]  # wall times stay in "training": they are not results
             per_seed.append(metrics)
             flat = z.flatten()
             sample = flat[torch.randperm(len(flat), generator=torch.Generator().manual_seed(seed))[:ACTIVATION_SAMPLE]]
@@ -199,7 +200,7 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
     summary = {
         "dataset": manifest["dataset"],
         "n_seeds": len(per_seed),
-        **{k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0] if k not in TIMING_METRICS},
+        **{k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]},
     }
     write_json(metrics_file, summary)
     print(f"{variant}: " + ", ".join(f"{k}={v:.4g}" for k, v in summary.items() if isinstance(v, float)), flush=True)

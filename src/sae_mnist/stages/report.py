@@ -35,8 +35,8 @@ METRIC_DEFINITIONS = """\
 | ρ̂ⱼ, mean \\|ρ̂ − ρ\\| / ρ | KL only: unit j's firing probability, the mean of sigmoid(uⱼ) (= zⱼ / scale) over test images (conv: and positions), and the mean over units of its distance to the target ρ, relative to ρ. "Reaches its target": ≤ 0.1 |
 | saturated | KL only: fraction of code entries with sigmoid(u) > 0.99, where the code is capped at its scale |
 | Hoyer | mean per-image Hoyer sparsity (√n − ‖z‖₁/‖z‖₂)/(√n − 1): 1 for a one-hot code, 0 for a constant code; needs no threshold |
-| probe acc. | test accuracy of a multinomial logistic regression (scikit-learn, lbfgs, standardised features, at most {max_iter} iterations) trained on the codes of all training images; its inverse regularisation C is chosen from {C} by accuracy on the last {validation} training images (fitted on the rest), once per variant on its default setting's first seed, then refitted on all 60,000 |
-| converged | the training objective's mean over the last 10% of steps fell by less than 1% from its mean over the 10% before |
+| probe acc. | test accuracy of a multinomial logistic regression (scikit-learn, lbfgs, standardised features, at most {max_iter} iterations) trained on the codes of {probe_images}; its inverse regularisation C is chosen from {C} by accuracy on the last {validation} of them (fitted on the rest), once per variant on its default setting's first seed, then refitted on all of them |
+| converged | the training objective's mean over the last 10% of steps moved by less than {relative_pct:g}% of itself from its mean over the 10% before, or by less than {fvu_tol:g} in FVU units (see *Convergence*) |
 
 Statistics: "mean [lo, hi]" is the mean over seeds and the 95% interval of the mean from Student's t with n − 1
 degrees of freedom, computed where the metric's bounds are respected: on logits for fractions (dead, always on,
@@ -137,7 +137,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
     variants = _load_variants(Path(eval_dir), Path(frontier_dir), Path(log_dir))
     baselines = read_json(baselines_file)
     ablations = {p.stem: read_json(p) for p in sorted(Path(ablation_dir).glob("*.json"))}
-    wide = [read_json(p) for p in sorted(Path(wide_dir).glob("seed-*.json"))]
+    wide = [read_json(Path(wide_dir) / f"seed-{seed}.json") for seed in params.seeds]  # not stale seeds' files
     pca_fvu = np.array(baselines["pca_fvu"])
     e = params.evaluate
     theta, thresholds = e.active_threshold, sorted(e.thresholds)
@@ -146,7 +146,10 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
     results = analyse(variants, thresholds, theta, pca_fvu)
     all_points = [pt for v in variants.values() for pt in v["frontier"]["points"]]
     converged = [pt["training"]["convergence"]["converged"] for pt in all_points]
-    steps = -(-min(params.train.max_samples or 60000, manifest["counts"]["train"]) // params.train.batch_size) * params.train.epochs
+    batches = -(-min(params.train.max_samples or 60000, manifest["counts"]["train"]) // params.train.batch_size)
+    epochs = {arch: params.train.of(arch).epochs for arch in archs}
+    budget = ", ".join(f"{arch} {epochs[arch]} epochs = {batches * epochs[arch]:,} steps" for arch in archs)
+    tolerance = all_points[0]["training"]["convergence"]["tolerance"]
 
     # Checks the issue tracker asked the results to meet, each computed here.
     checks = []
@@ -265,8 +268,8 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             f"Every model of an architecture has the same width (linear 784 → {params.model.linear.hidden} → 784; "
             f"conv: an 8×8 stride-4 convolution to {params.model.conv.channels} × 7 × 7 code maps and its transposed "
             "convolution back), the same data, optimiser (Adam, "
-            f"lr {params.train.lr:g}), batch size {params.train.batch_size}, budget ({params.train.epochs} epochs, "
-            f"{steps} steps) and recipe, and a decoder with unit-norm columns and a per-pixel bias. They differ only in "
+            f"lr {params.train.lr:g}), batch size {params.train.batch_size}, budget ({budget}) and recipe, and a "
+            "decoder with unit-norm columns and a per-pixel bias. They differ only in "
             "the penalty and the code activation it needs. The recipe, identical for every variant (see *Recipe "
             f"ablation*): the encoder sees x − b_dec, b_dec starting at the training mean (`center_input`: "
             f"{r_.center_input}); the encoder starts as the decoder's transpose (`encoder_from_decoder`: "
@@ -392,10 +395,13 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             fvu_changes = [pt["training"]["convergence"]["fvu_change_last_tenth"] for pt in pts]
             rows.append([name, f"{n_ok} / {len(pts)}", f"{max(changes):+.4f}", f"{max(fvu_changes):+.5f}"])
         md.append("Every run records the mean training objective over each tenth of its steps. Converged: the last "
-                  "tenth's mean is less than 1% below the one before. Per variant, runs converged (all settings × "
-                  "seeds), the largest relative change over the last tenth, and the largest in FVU units (the drop "
-                  "divided by the training data's variance): how much reconstruction an unconverged run may still "
-                  "have to gain, roughly, at this learning rate.\n")
+                  f"tenth's mean moved by less than {tolerance['relative']:.0%} of itself from the one before, or by "
+                  f"less than {tolerance['fvu']:g} in FVU units (the change divided by the training data's variance). "
+                  "The second clause is for nearly lossless models (FVU ≈ 0.001–0.01), whose objective heads to 0: "
+                  "there 1% is a few 1e-5 of FVU, far below any difference compared here, and no budget reaches it "
+                  "(`benchmarks/convergence_budget.json`). Per variant: runs converged (all settings × seeds), the "
+                  "largest relative change over the last tenth, and the largest in FVU units: how much reconstruction "
+                  "an unconverged run may still have to gain, roughly, at this learning rate.\n")
         md.append(_table(["variant", "converged", "largest relative change in the last tenth",
                           "largest change in FVU units"], rows))
         for arch in archs:
@@ -480,7 +486,10 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         md.append(METRIC_DEFINITIONS.format(threshold=theta, thresholds=", ".join(f"{t:g}" for t in thresholds),
                                             always_pct=100 * e.always_on_above, max_iter=params.probe.max_iter,
                                             C=", ".join(f"{c:g}" for c in params.probe.C),
-                                            validation=params.probe.validation))
+                                            validation=params.probe.validation,
+                                            relative_pct=100 * tolerance["relative"], fvu_tol=tolerance["fvu"],
+                                            probe_images=(f"the first {params.probe.max_samples:,} training images"
+                                                          if params.probe.max_samples else "every training image")))
         md.append("## Appendix: every metric at the default settings (mean; sd; 95% CI)\n")
         keys = [k for k in METRICS if any(k in v["stats"] for v in variants.values())]
         rows = [[METRICS[k][0]] + [reporting.full_summary(v["stats"][k], METRICS[k][1]) if k in v["stats"] else "–"

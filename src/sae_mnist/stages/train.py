@@ -74,25 +74,21 @@ def train_members(params: Params, arch: str, seed: int, members: list[Member], d
     from ..data import load_split, read_manifest
     from ..io import staged_dir, write_json
     from ..models import count_parameters
-    from ..penalties import make_penalty
     from ..provenance import environment, git_commit
-    from ..stacked import STACKS
-    from ..training import Checkpoint, initial_model, select_device, to_float_images, train_stack
+    from ..training import Checkpoint, select_device, train_stack
 
     model_params = model_params or params.model
+    training = params.train.of(arch)  # the train: settings at this architecture's budget
     manifest = read_manifest(data_dir)
     split = load_split(data_dir, "train")
-    images = torch.from_numpy(split.images[: params.train.max_samples].copy())
-    torch.set_num_threads(params.train.threads)
-    device = select_device(params.train.device)
+    images = torch.from_numpy(split.images[: training.max_samples].copy())
+    torch.set_num_threads(training.threads)
+    device = select_device(training.device)
     experiment_id = tracking.init_store(params.tracking.experiment)
     tracking.fail_abandoned_runs(experiment_id, stage)
     env, commit = environment(device), git_commit()
 
-    mean_image = to_float_images(images, torch.device("cpu")).mean(0)  # where b_dec starts, with centring
-    penalties = [make_penalty(m.penalty, m.settings) for m in members]
-    models = [initial_model(arch, model_params, p, m.recipe, seed, mean_image) for m, p in zip(members, penalties)]
-    stack = STACKS[arch].from_models(models)
+    penalties, models, stack = initial_stack(arch, model_params, members, seed, images)
     arch_params = getattr(model_params, arch).model_dump()
     common_tags = {
         "arch": arch, "seed": str(seed), "dvc_stage": stage, "stack": stack_name, "git_commit": commit,
@@ -107,23 +103,23 @@ def train_members(params: Params, arch: str, seed: int, members: list[Member], d
           "mlflow.note.content": describe(m, arch_params, seed, manifest["dataset"], len(images), stack_name)},
          tracking.flatten({"arch": arch, "penalty": m.penalty, "activation": p.activation, "seed": seed,
                            "model": arch_params, "penalty_params": m.settings.model_dump(),
-                           "recipe": m.recipe.model_dump(), "train": params.train.model_dump(),
+                           "recipe": m.recipe.model_dump(), "train": training.model_dump(),
                            "n_train_samples": len(images)}))
         for m, p in zip(members, penalties)
     ]
     checkpoint = Checkpoint(
         CHECKPOINT_DIR / f"{stack_name}.pt",
         key=json.dumps([arch, seed, arch_params, [(m.penalty, m.settings.model_dump(), m.recipe.model_dump())
-                                                  for m in members], params.train.model_dump(), manifest["digest"]],
+                                                  for m in members], training.model_dump(), manifest["digest"]],
                        sort_keys=True),
     )
     stack_description = (f"A stack of {len(members)} {arch} sparse autoencoders ({', '.join(dict.fromkeys(m.variant for m in members))}) "
                          f"trained together on seed {seed}, {manifest['dataset']} ({len(images)} training images), "
-                         f"{params.train.epochs} epochs; one child run per model. DVC stage {stage}.")
+                         f"{training.epochs} epochs; one child run per model. DVC stage {stage}.")
     with mlflow.start_run(run_name=stack_name, tags={**common_tags, "mlflow.note.content": stack_description},
                           log_system_metrics=True) as parent:
         mlflow.log_params(tracking.flatten({"arch": arch, "seed": seed, "model": arch_params,
-                                            "train": params.train.model_dump(), "n_models": len(members),
+                                            "train": training.model_dump(), "n_models": len(members),
                                             "n_train_samples": len(images)}))
         tracking.log_dataset(split.images[: len(images)], split.labels[: len(images)], manifest, "training")
         with tracking.child_runs(parent.info.run_id, children) as run_ids:
@@ -133,10 +129,10 @@ def train_members(params: Params, arch: str, seed: int, members: list[Member], d
                     tracking.log_metrics(run_id, {f"train_{k}": v for k, v in row.items() if k not in ("epoch", "step")},
                                          step=row["epoch"])
                 worst = max(rows, key=lambda r: r["loss"])
-                print(f"{stack_name} epoch {rows[0]['epoch']}/{params.train.epochs}: {len(rows)} models, objective "
+                print(f"{stack_name} epoch {rows[0]['epoch']}/{training.epochs}: {len(rows)} models, objective "
                       f"{min(r['loss'] for r in rows):.4g} to {worst['loss']:.4g}", flush=True)
 
-            result = train_stack(stack, penalties, [m.name for m in members], images, params.train, seed, device,
+            result = train_stack(stack, penalties, [m.name for m in members], images, training, seed, device,
                                  recipes=[m.recipe for m in members], on_epoch=log_epoch, desc=stack_name,
                                  checkpoint=checkpoint)
             cost = {"train_wall_time_s": result.wall_time_s, "train_samples_per_s": result.samples_per_s,
@@ -162,10 +158,27 @@ def train_members(params: Params, arch: str, seed: int, members: list[Member], d
                         "recipe": m.recipe.model_dump(), "convergence": converged, "stack": stack_name,
                         "mlflow_run_id": run_id, "mlflow_parent_run_id": parent.info.run_id,
                         "tracking_store": tracking.store_kind(), **cost, "n_train_samples": len(images),
-                        "epochs": params.train.epochs, "git_commit": commit, "dataset": manifest["dataset"],
+                        "epochs": training.epochs, "git_commit": commit, "dataset": manifest["dataset"],
                         "data_digest": manifest["digest"], "environment": env,
                     })
     checkpoint.remove()  # only once every output is in place
+
+
+def initial_stack(arch: str, model_params, members: list[Member], seed: int, images):
+    """Each member's penalty and starting model on `seed` (training.initial_model), and the stack built from them.
+
+    `images` (n, 28, 28) uint8 are the training images: with centring, b_dec starts at their mean.
+    """
+    import torch
+
+    from ..penalties import make_penalty
+    from ..stacked import STACKS
+    from ..training import initial_model, to_float_images
+
+    mean_image = to_float_images(images, torch.device("cpu")).mean(0)
+    penalties = [make_penalty(m.penalty, m.settings) for m in members]
+    models = [initial_model(arch, model_params, p, m.recipe, seed, mean_image) for m, p in zip(members, penalties)]
+    return penalties, models, STACKS[arch].from_models(models)
 
 
 def describe(m: Member, arch_params: dict, seed: int, dataset: str, n_images: int, stack: str) -> str:

@@ -1,0 +1,72 @@
+"""dvc.yaml lists, for every stage, each module of the package that its script imports, directly or through
+other modules: a change to any code that computes a stage's outputs makes `dvc repro` re-run that stage."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+SRC = REPO / "src"
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of module `name` if it is part of this repository's package, else None."""
+    path = SRC.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imports(path: Path, package: list[str]) -> set[str]:
+    """Every module `path` imports anywhere in its body (also inside functions); relative ones resolved
+    against `package`, and `from a import b` counted as module a.b where b is a module."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found.add(module)
+            found |= {f"{module}.{alias.name}" for alias in node.names if module_file(f"{module}.{alias.name}")}
+    return {m for m in found if module_file(m)}
+
+
+def closure(script: Path) -> set[Path]:
+    """The package's source files that `script` runs: its imports, theirs, and so on."""
+    todo, seen = [(script, [])], set()
+    while todo:
+        path, package = todo.pop()
+        for name in imports(path, package):
+            file = module_file(name)
+            if file not in seen:
+                seen.add(file)
+                parts = name.split(".")
+                todo.append((file, parts if file.name == "__init__.py" else parts[:-1]))
+    return {f for f in seen if f.name != "__init__.py"}  # package markers, no code
+
+
+STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def test_the_closure_follows_relative_and_function_level_imports():
+    files = {f.relative_to(REPO).as_posix() for f in closure(REPO / "pipeline" / "train.py")}
+    # pipeline/train.py -> stages/train.py -> (inside train_members) ..tracking, ..stacked -> .models
+    assert {"src/sae_mnist/stages/train.py", "src/sae_mnist/tracking.py", "src/sae_mnist/stacked.py",
+            "src/sae_mnist/models.py", "src/sae_mnist/params.py"} <= files
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_every_stage_depends_on_all_the_code_it_runs(stage):
+    definition = STAGES[stage].get("do", STAGES[stage])
+    script = re.search(r"python (pipeline/\S+\.py)", definition["cmd"]).group(1)
+    deps = set(definition["deps"])
+    needed = {f.relative_to(REPO).as_posix() for f in closure(REPO / script)} | {script}
+    assert needed <= deps, f"dvc.yaml stage {stage} misses deps: {sorted(needed - deps)}"
