@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from tests.conftest import copy_repo, edit_params, subprocess_env
-from tests.test_pipeline_e2e import SEEDS, VARIANTS, tiny
+from tests.test_pipeline_e2e import EPOCHS, SEEDS, VARIANTS, tiny
 
 pytestmark = pytest.mark.e2e
 HOW_TO_ENABLE = ("PostgreSQL is not available: install it (Debian: apt-get install postgresql, which puts initdb and "
@@ -146,7 +146,8 @@ def test_a_pipeline_logs_everything_to_a_postgres_backed_server(server, tmp_path
     defaults = [r for r in frontier if r.data.tags["default_setting"] == "true"]
     assert sorted(r.info.run_name for r in defaults) == sorted(f"{v}-seed{s}" for v in VARIANTS for s in SEEDS)
     for r in frontier:
-        assert [m.step for m in client.get_metric_history(r.info.run_id, "train_loss")] == [1, 2]
+        epochs = EPOCHS[r.data.tags["arch"]]
+        assert [m.step for m in client.get_metric_history(r.info.run_id, "train_loss")] == list(range(1, epochs + 1))
         assert {"test_fvu", "test_l0", "test_probe_accuracy", "stack_size"} <= set(r.data.metrics)
     first = next(r for r in defaults if r.info.run_name == "linear-l1-seed0")
     assert {"reconstructions.png", "features.png", "activations.png"} <= {a.path for a in client.list_artifacts(first.info.run_id)}
