@@ -18,8 +18,6 @@ from ..params import load_params
 
 N_RECONSTRUCTIONS = 10  # the first test images, shown originals over reconstructions
 ACTIVATION_SAMPLE = 50_000  # code entries kept for the activation histogram
-# Wall-clock measurements differ on every run: they stay out of the DVC metrics file, so that
-# `dvc metrics diff` between two runs of the same code, params and data is empty.
 # What a frontier point keeps of its training description (the rest, e.g. the environment, is in eval/ and models/).
 TRAINING_KEPT = ("mlflow_run_id", "stack", "epochs", "convergence", "train_wall_time_s", "stack_size", "git_commit")
 # The probe's C is chosen (held-out training images, params.probe.C) on the variant's first point, its default
@@ -163,7 +161,9 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
             if not info["default_setting"]:
                 continue
             seed = info["seed"]
-            metrics["n_params"] = info["n_params"]  # wall times stay in "training": they are not results
+            # Wall times stay in "training", out of the test metrics and so out of the DVC metrics file: they differ
+            # on every run, and `dvc metrics diff` between two runs of the same code, params and data must be empty.
+            metrics["n_params"] = info["n_params"]
             per_seed.append(metrics)
             flat = z.flatten()
             sample = flat[torch.randperm(len(flat), generator=torch.Generator().manual_seed(seed))[:ACTIVATION_SAMPLE]]
