@@ -102,3 +102,9 @@ def test_html_is_self_contained(tmp_path):
     html = reporting.markdown_to_html("# T\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n\n![a](figures/a.png)\n", tmp_path, "T")
     assert "<table>" in html and 'src="figures/a.png"' not in html
     assert "data:image/png;base64," in html
+
+
+def test_probes_at_grid_edge_names_the_smallest_and_largest_C_only():
+    chosen = {"a": 0.001, "b": 0.01, "c": 1.0, "d": 0.1}
+    assert reporting.probes_at_grid_edge(chosen, [0.01, 0.001, 1.0, 0.1]) == ["a", "c"]
+    assert reporting.probes_at_grid_edge({"a": 1.0}, [1.0]) == []  # one value: nothing was chosen

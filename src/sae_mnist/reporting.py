@@ -221,6 +221,14 @@ def verdict(arch: str, by_threshold: dict[float, dict | None], primary_threshold
     return text
 
 
+def probes_at_grid_edge(chosen: dict[str, float], grid: list[float]) -> list[str]:
+    """The probes (name -> chosen C) whose C is the grid's smallest or largest value: the validation accuracy
+    may still rise beyond it, so the grid may not hold the best C. (A grid of one value has no choice to judge.)"""
+    if len(grid) < 2:
+        return []
+    return [name for name, C in chosen.items() if C in (min(grid), max(grid))]
+
+
 def markdown_to_html(markdown: str, base_dir: Path, title: str) -> str:
     """A self-contained HTML page: the Markdown rendered, every local image embedded as a data URI."""
     from markdown_it import MarkdownIt

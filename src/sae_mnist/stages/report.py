@@ -447,6 +447,15 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                               if pt["metrics"]["probe_converged"] != 1.0})
         md.append(f"lbfgs converged on every probe ({len(probes_ok)}).\n" if not unconverged else
                   f"> lbfgs stopped at its iteration limit ({params.probe.max_iter}) for: {', '.join(unconverged)}.\n")
+        chosen = {name: v["frontier"]["probe_C"] for name, v in variants.items()}
+        chosen |= {rep: r["probe_C"] for rep, r in baselines["probes"].items()}
+        chosen |= {f"untrained {arch} encoder": runs[0]["probe_C"] for arch, runs in baselines["random_encoders"].items()}
+        chosen |= {f"wide {m['variant']} (seed {w['seed']})": m["metrics"]["probe_C"] for w in wide for m in w["models"]}
+        grid = ", ".join(f"{c:g}" for c in params.probe.C)
+        at_edge = reporting.probes_at_grid_edge(chosen, params.probe.C)
+        md.append(f"Every chosen C lies inside the grid ({grid}).\n" if not at_edge else
+                  f"> C is at the edge of the grid ({grid}), where a C beyond it may do better, for: "
+                  f"{', '.join(at_edge)}.\n")
         if wide:
             md.append("### A wide code beside the published 98.8%\n")
             published = baselines["published"][1]
