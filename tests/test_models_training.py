@@ -96,6 +96,38 @@ def test_encoder_from_decoder_is_the_decoders_transpose(make):
     assert torch.equal(model.encoder.bias, torch.zeros_like(model.encoder.bias))
 
 
+def test_project_decoder_grad_by_hand_linear():
+    model = LinearSAE(2, RELU)
+    w = torch.zeros(784, 2)
+    w[0, 0] = 1.0  # unit 0: e0
+    w[0, 1] = w[1, 1] = 2 ** -0.5  # unit 1: (e0 + e1) / sqrt 2
+    g = torch.zeros(784, 2)
+    g[:2, 0] = torch.tensor([3.0, 4.0])  # radial part 3 e0
+    g[[0, 2], 1] = torch.tensor([1.0, 2.0])  # <g, w> = 1 / sqrt 2: radial part (e0 + e1) / 2
+    with torch.no_grad():
+        model.decoder.weight.copy_(w)
+    model.decoder.weight.grad = g.clone()
+    model.project_decoder_grad()
+    expected = torch.zeros(784, 2)
+    expected[:2, 0] = torch.tensor([0.0, 4.0])
+    expected[:3, 1] = torch.tensor([0.5, -0.5, 2.0])
+    assert torch.allclose(model.decoder.weight.grad, expected, atol=1e-6)
+    assert torch.equal(model.decoder.weight, w)  # the weights are left alone
+
+
+def test_project_decoder_grad_by_hand_conv():
+    model = ConvSAE(1, RELU)
+    with torch.no_grad():
+        model.decoder.weight.fill_(1 / 8)  # 64 entries of 1/8: unit norm
+    g = torch.zeros(1, 1, 8, 8)
+    g[0, 0, 0, 0] = 8.0  # <g, w> = 1: the radial part is w itself
+    model.decoder.weight.grad = g
+    model.project_decoder_grad()
+    expected = torch.full((1, 1, 8, 8), -1 / 8)
+    expected[0, 0, 0, 0] = 8 - 1 / 8
+    assert torch.allclose(model.decoder.weight.grad, expected, atol=1e-6)
+
+
 def test_divergence_stops_with_a_clear_message():
     model = LinearSAE(8, RELU)
     with pytest.raises(TrainingDiverged, match="linear-x seed 0: loss became NaN or infinite at epoch 1, step 1;"):

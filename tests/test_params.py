@@ -94,7 +94,7 @@ def test_sweep_points_put_the_default_first_and_sweep_beta_rho_and_scale():
 def test_recipe_schedules_by_hand():
     from sae_mnist.params import RecipeParams
 
-    r = RecipeParams(center_input=True, encoder_from_decoder=True, lr_warmup=0.1, lr_decay="cosine", lr_final=0.1,
+    r = RecipeParams(center_input=True, encoder_from_decoder=True, project_decoder_grad=True, lr_warmup=0.1, lr_decay="cosine", lr_final=0.1,
                      penalty_warmup=0.2)
     total = 100  # lr warm-up 10 steps, penalty warm-up 20
     assert [r.lr_factor(s, total) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
@@ -106,6 +106,7 @@ def test_recipe_schedules_by_hand():
     assert {plain.lr_factor(s, total) for s in range(total)} == {1.0}
     assert {plain.penalty_factor(s, total) for s in range(total)} == {1.0}
     assert not r.without("center_input").center_input and not r.without("encoder_from_decoder").encoder_from_decoder
+    assert not r.without("project_decoder_grad").project_decoder_grad
     # A hold: the decay ends early and the last part of training runs at lr_final (10 + 70 decay, 20 held).
     held = r.model_copy(update={"lr_hold": 0.2})
     assert held.lr_factor(45, total) == pytest.approx(0.55)  # half-way through the 70 decay steps

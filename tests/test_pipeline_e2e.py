@@ -126,7 +126,7 @@ def test_every_frontier_point_is_evaluated_on_every_seed(run):
             assert 0 <= m["probe_accuracy"] <= 1 and "convergence" in pt["training"]
     for arch in ("linear", "conv"):
         ablation = json.loads((repo / f"ablation/{arch}.json").read_text())
-        assert len(ablation["models"]) == 4 * 6  # each variant x (full, without each of 4 parts, without all)
+        assert len(ablation["models"]) == 4 * 7  # each variant x (full, without each of 5 parts, without all)
     for seed in SEEDS:
         wide = json.loads((repo / f"wide/seed-{seed}.json").read_text())
         assert [m["variant"] for m in wide["models"]] == ["linear-l1", "linear-kl", "linear-topk"]
@@ -204,7 +204,7 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
     assert len(report_runs) == 1 and "report.html" in {a.path for a in client.list_artifacts(report_runs[0].info.run_id)}
     assert any("system/cpu_utilization_percentage" in p.data.metrics for p in parents.values())  # system metrics
     ablations = [r for r in children if r.data.tags["dvc_stage"].startswith("ablation@")]
-    assert len(ablations) == 2 * 24 and all("test_fvu" in r.data.metrics for r in ablations)
+    assert len(ablations) == 2 * 28 and all("test_fvu" in r.data.metrics for r in ablations)
 
 
 def test_a_logged_model_loads_back_and_reconstructs_like_its_weights(run):

@@ -15,9 +15,10 @@ CPU = torch.device("cpu")
 # Every penalty, and two settings of each other than none, as a frontier stack holds them.
 PENALTIES = [NoPenalty(), L1Penalty(0.05), L1Penalty(0.4), KLPenalty(1.0, 0.05), KLPenalty(3.0, 0.1, scale=2.0),
              TopKPenalty(3), TopKPenalty(7)]
-RECIPE = RecipeParams(center_input=True, encoder_from_decoder=True, lr_warmup=0.2, lr_decay="cosine", lr_final=0.1,
-                      lr_hold=0.25, penalty_warmup=0.3)
-PLAIN = RECIPE.without("center_input").without("encoder_from_decoder").without("lr_schedule").without("penalty_warmup")
+RECIPE = RecipeParams(center_input=True, encoder_from_decoder=True, project_decoder_grad=True, lr_warmup=0.2,
+                      lr_decay="cosine", lr_final=0.1, lr_hold=0.25, penalty_warmup=0.3)
+PLAIN = RECIPE.without("center_input").without("encoder_from_decoder").without("project_decoder_grad") \
+    .without("lr_schedule").without("penalty_warmup")
 
 
 def images(n=200, seed=0) -> torch.Tensor:

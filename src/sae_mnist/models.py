@@ -62,6 +62,15 @@ class SparseAutoencoder(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
+    def project_decoder_grad(self) -> None:
+        """Remove from each unit's decoder gradient its component along the unit's (unit-norm) decoder weights.
+
+        That component only changes the weights' norm, which `normalize_decoder` resets after the step; left in,
+        Adam's per-coordinate scaling turns it into a move along the sphere that need not descend.
+        """
+        raise NotImplementedError
+
+    @torch.no_grad()
     def init_code_bias(self, value: float | None) -> None:
         """Start every code unit's pre-activation bias at `value` (None: keep the default init)."""
         if value is not None:
@@ -110,6 +119,11 @@ class LinearSAE(SparseAutoencoder):
     def normalize_decoder(self):
         w = self.decoder.weight  # (784, hidden): one column per code unit
         w /= w.norm(dim=0, keepdim=True).clamp_min(1e-12)
+
+    @torch.no_grad()
+    def project_decoder_grad(self):
+        w, g = self.decoder.weight, self.decoder.weight.grad
+        g -= (g * w).sum(dim=0, keepdim=True) * w
 
     @torch.no_grad()
     def init_encoder_from_decoder(self):
@@ -165,6 +179,11 @@ class ConvSAE(SparseAutoencoder):
     def normalize_decoder(self):
         w = self.decoder.weight  # (channels, 1, 8, 8): one filter per code channel
         w /= w.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+
+    @torch.no_grad()
+    def project_decoder_grad(self):
+        w, g = self.decoder.weight, self.decoder.weight.grad
+        g -= (g * w).flatten(1).sum(dim=1).view(-1, 1, 1, 1) * w
 
     @torch.no_grad()
     def init_encoder_from_decoder(self):

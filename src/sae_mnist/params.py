@@ -196,6 +196,11 @@ class RecipeParams(_Strict):
 
     center_input: bool  # encoder sees x - b_dec, b_dec starts at the training mean (Bricken et al. 2023)
     encoder_from_decoder: bool  # encoder starts as the transpose of the unit-norm decoder (Gao et al. 2024)
+    # Before each Adam step, each unit's decoder gradient loses its part along the unit's (unit-norm) decoder
+    # weights, which the renormalisation after the step would undo (SAELens remove_gradient_parallel_to_decoder_
+    # directions). Without it, Adam rescales that part per coordinate and its leftovers move the weights along
+    # the sphere in no descent direction: conv-l1's objective rises from a third of training on.
+    project_decoder_grad: bool
     lr_warmup: float = Field(ge=0, lt=1, description="fraction of steps over which the lr rises from 0")
     lr_decay: Literal["constant", "cosine"]  # after the warm-up
     lr_final: float = Field(ge=0, le=1, description="cosine decay ends at this fraction of train.lr")
@@ -222,12 +227,13 @@ class RecipeParams(_Strict):
     def without(self, part: str) -> RecipeParams:
         """The recipe with one part turned off (the old behaviour): an ablation."""
         off = {"center_input": {"center_input": False}, "encoder_from_decoder": {"encoder_from_decoder": False},
+               "project_decoder_grad": {"project_decoder_grad": False},
                "lr_schedule": {"lr_warmup": 0.0, "lr_decay": "constant", "lr_hold": 0.0},
                "penalty_warmup": {"penalty_warmup": 0.0}}
         return self.model_copy(update=off[part])
 
 
-RECIPE_PARTS = ("center_input", "encoder_from_decoder", "lr_schedule", "penalty_warmup")
+RECIPE_PARTS = ("center_input", "encoder_from_decoder", "project_decoder_grad", "lr_schedule", "penalty_warmup")
 
 
 class AblationParams(_Strict):

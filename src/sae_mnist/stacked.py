@@ -145,6 +145,13 @@ class StackedSAE:
         decoder = self.params[2]
         decoder /= torch.linalg.vector_norm(decoder, dim=2, keepdim=True).clamp_min(1e-12)
 
+    @torch.no_grad()
+    def project_decoder_grad(self, models: torch.Tensor) -> None:
+        """SparseAutoencoder.project_decoder_grad for the models where `models` (K, 1, 1) is 1, none where it is 0."""
+        decoder, grad = self.params[2], self.grads[2]
+        radial = (grad * decoder).sum(dim=2, keepdim=True).mul_(models)
+        grad -= radial * decoder
+
 
 class StackedLinear(StackedSAE):
     @classmethod

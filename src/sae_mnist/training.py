@@ -83,10 +83,12 @@ def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return (x - x_hat).pow(2).flatten(1).sum(1).mean()
 
 
-def train_step(model: SparseAutoencoder, penalty, optimizer, x: torch.Tensor, penalty_factor: float = 1.0):
+def train_step(model: SparseAutoencoder, penalty, optimizer, x: torch.Tensor, penalty_factor: float = 1.0,
+               project_decoder_grad: bool = False):
     """One optimiser step on batch x; returns the objective and its named terms (not detached).
 
     The terms are as the penalty defines them; the objective weighs them by `penalty_factor` (the warm-up).
+    `project_decoder_grad`: the recipe's part of that name (RecipeParams).
     """
     x_hat, z = model(x)
     terms = {"recon": reconstruction_loss(x, x_hat)}
@@ -94,6 +96,8 @@ def train_step(model: SparseAutoencoder, penalty, optimizer, x: torch.Tensor, pe
     loss = terms["recon"] + penalty_factor * sum(v for k, v in terms.items() if k != "recon")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if project_decoder_grad:
+        model.project_decoder_grad()
     optimizer.step()
     model.normalize_decoder()
     return loss, terms
@@ -137,7 +141,8 @@ def train_model(
             if recipe is not None:
                 optimizer.param_groups[0]["lr"] = params.lr * recipe.lr_factor(step, steps)
             factor = recipe.penalty_factor(step, steps) if recipe is not None else 1.0
-            loss, terms = train_step(model, penalty, optimizer, x, factor)
+            loss, terms = train_step(model, penalty, optimizer, x, factor,
+                                     recipe is not None and recipe.project_decoder_grad)
             step += 1
             # Sums and the divergence check stay on the device: no host sync per step.
             first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(loss.detach()), step, first_bad_step)
@@ -172,11 +177,12 @@ def _penalty_groups(penalties: list) -> list[_PenaltyGroup]:
 
 
 def stacked_step(stack: StackedSAE, groups: list[_PenaltyGroup], optimizer, batch: dict, n_images: int,
-                 penalty_factors: torch.Tensor):
+                 penalty_factors: torch.Tensor, project_decoder_grad: torch.Tensor | None = None):
     """One optimiser step of every model in the stack; returns (recon (K,), {term: (K,)}), detached.
 
     The stack does the matmuls and their gradients; autograd only the activation and penalty of each
-    group. Model k's objective is recon + penalty_factors[k] * its penalty terms.
+    group. Model k's objective is recon + penalty_factors[k] * its penalty terms. `project_decoder_grad`
+    (K, 1, 1): 1 for the models whose recipe projects the decoder gradient (RecipeParams), None for none.
     """
     u = stack.encode(batch)
     parts = [u[g.start:g.stop].detach().requires_grad_() for g in groups]  # fresh leaves: u is a reused buffer
@@ -193,6 +199,8 @@ def stacked_step(stack: StackedSAE, groups: list[_PenaltyGroup], optimizer, batc
     torch.autograd.backward(outputs, output_grads)
     grad_u = parts[0].grad if len(parts) == 1 else torch.cat([p.grad for p in parts], out=stack.buffer("grad_u", *u.shape))
     stack.encode_backward(grad_u, batch)
+    if project_decoder_grad is not None:
+        stack.project_decoder_grad(project_decoder_grad)
     optimizer.step()
     stack.normalize_decoder()
     terms: dict[str, torch.Tensor] = {}
@@ -275,6 +283,8 @@ def train_stack(
     # with the same recipe gives each its own learning-rate schedule: one group for a frontier stack. (A group per
     # model would be thousands of tiny tensors: slow, and pathological when other processes share the CPUs.)
     runs = _runs(recipes)
+    projected = [r is not None and r.project_decoder_grad for r in recipes]
+    project = torch.tensor(projected, dtype=torch.float32, device=device).view(-1, 1, 1) if any(projected) else None
     optimizer = torch.optim.Adam([{"params": stack.views(a, b)} for a, b in runs], lr=params.lr,
                                  fused=device.type in ("cpu", "cuda"))
     order = torch.Generator().manual_seed(seed)
@@ -302,7 +312,7 @@ def train_stack(
             for group, (a, _) in zip(optimizer.param_groups, runs):
                 group["lr"] = params.lr * (recipes[a].lr_factor(step, steps) if recipes[a] else 1.0)
             factors = torch.tensor([r.penalty_factor(step, steps) if r else 1.0 for r in recipes], device=device)
-            recon, terms = stacked_step(stack, groups, optimizer, stack.batch(data, index), len(index), factors)
+            recon, terms = stacked_step(stack, groups, optimizer, stack.batch(data, index), len(index), factors, project)
             loss = recon + factors * sum(terms.values()) if terms else recon
             window_sums[:, step * windows // steps] += loss
             step += 1

@@ -2,7 +2,7 @@
 
 On one seed (`ablation.seed`), every variant's default setting is trained as one stack with the full
 recipe, without each part in turn, and with none (the recipe before it: raw inputs, independent
-initialisation, constant learning rate, full penalty from the first step). Writes
+initialisation, the full decoder gradient, constant learning rate, full penalty from the first step). Writes
 `<out_file>`: each model's test FVU, L0 and dead fraction (and the rest of the held-out metrics) and
 whether it converged; the report turns it into the ablation table.
 """

@@ -273,7 +273,10 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             "the penalty and the code activation it needs. The recipe, identical for every variant (see *Recipe "
             f"ablation*): the encoder sees x − b_dec, b_dec starting at the training mean (`center_input`: "
             f"{r_.center_input}); the encoder starts as the decoder's transpose (`encoder_from_decoder`: "
-            f"{r_.encoder_from_decoder}); the learning rate rises linearly over the first {r_.lr_warmup:.0%} of steps, "
+            f"{r_.encoder_from_decoder}); before each Adam step, each unit's decoder gradient loses its component "
+            "along the unit's decoder weights, which only changes their norm and which the renormalisation after the "
+            f"step undoes (`project_decoder_grad`: {r_.project_decoder_grad}); the learning rate rises linearly over "
+            f"the first {r_.lr_warmup:.0%} of steps, "
             f"then follows a {r_.lr_decay} decay to {r_.lr_final:g} × lr"
             + (f", held there for the last {r_.lr_hold:.0%} of steps" if r_.lr_hold else "")
             + "; the penalty coefficient rises linearly over "
@@ -331,7 +334,8 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         md.append(
             f"Each variant's default setting on seed {params.ablation.seed}, trained with the full recipe, without each "
             "part in turn, and with none of them (the recipe before: raw inputs, independent "
-            "initialisation, constant learning rate, full penalty from the first step). Test FVU (truncated code), "
+            "initialisation, the full decoder gradient, constant learning rate, full penalty from the first step). "
+            "Test FVU (truncated code), "
             "L0 and dead fraction; ✗ marks a run that did not converge.\n"
         )
         for arch, abl in ablations.items():
