@@ -94,8 +94,8 @@ def test_sweep_points_put_the_default_first_and_sweep_beta_rho_and_scale():
 def test_recipe_schedules_by_hand():
     from sae_mnist.params import RecipeParams
 
-    r = RecipeParams(center_input=True, encoder_from_decoder=True, project_decoder_grad=True, lr_warmup=0.1, lr_decay="cosine", lr_final=0.1,
-                     penalty_warmup=0.2)
+    r = RecipeParams(center_input=True, encoder_from_decoder=True, project_decoder_grad=True, lr_warmup=0.1,
+                     lr_decay="cosine", lr_final=0.1, penalty_warmup=0.2)
     total = 100  # lr warm-up 10 steps, penalty warm-up 20
     assert [r.lr_factor(s, total) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
     # cosine over the 90 steps after the warm-up: at step 55, half-way: 0.1 + 0.9 * 0.5 * (1 + cos(pi / 2)) = 0.55

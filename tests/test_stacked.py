@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
 from sae_mnist.params import ConvParams, LinearParams, ModelParams
-from sae_mnist.params import RecipeParams, StackTraining
+from sae_mnist.params import RECIPE_PARTS, RecipeParams, StackTraining
 from sae_mnist.penalties import KLPenalty, L1Penalty, NoPenalty, TopKPenalty
 from sae_mnist.stacked import STACKS, _conv_weight_from_order, _conv_weight_order
 from sae_mnist.training import Checkpoint, TrainingDiverged, initial_model, train_model, train_stack
@@ -17,8 +19,7 @@ PENALTIES = [NoPenalty(), L1Penalty(0.05), L1Penalty(0.4), KLPenalty(1.0, 0.05),
              TopKPenalty(3), TopKPenalty(7)]
 RECIPE = RecipeParams(center_input=True, encoder_from_decoder=True, project_decoder_grad=True, lr_warmup=0.2,
                       lr_decay="cosine", lr_final=0.1, lr_hold=0.25, penalty_warmup=0.3)
-PLAIN = RECIPE.without("center_input").without("encoder_from_decoder").without("project_decoder_grad") \
-    .without("lr_schedule").without("penalty_warmup")
+PLAIN = functools.reduce(RecipeParams.without, RECIPE_PARTS, RECIPE)  # every part off
 
 
 def images(n=200, seed=0) -> torch.Tensor:
