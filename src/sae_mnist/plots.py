@@ -11,6 +11,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 plt.style.use("seaborn-v0_8-whitegrid")  # seaborn's look without importing seaborn (seconds) in every stage
+# One font for every figure on every machine, and one that matplotlib ships: the style asks for Arial, then
+# Liberation Sans, which where installed (most Linux desktops) lack ρ, ̂ and ⱼ and draw them as boxes.
+plt.rcParams["font.family"] = ["DejaVu Sans"]
 
 
 def reconstruction_grid(variants: dict[str, dict]) -> plt.Figure:
