@@ -22,6 +22,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # A tracking server that does not answer must fail the stage in seconds, not after minutes of retries.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+# Logging a model downloads it again to check its input example: a progress bar per model in every stage's log.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 STORE_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlruns"
@@ -190,13 +192,17 @@ def child_runs(parent_run_id: str, children: list[tuple[str, dict, dict]]) -> It
 
 
 def log_model(run_id: str, model, example_images, registered_name: str | None = None) -> None:
-    """Log `model` to run `run_id` as an MLflow PyTorch model, loadable with mlflow.pytorch.load_model(f"runs:/{run_id}/model").
+    """Log `model` to run `run_id` as an MLflow pyfunc model: mlflow.pyfunc.load_model(f"runs:/{run_id}/model").
 
-    The pt2 format (torch.export: a traced graph, no pickle to execute on load) with a batch dimension of any
-    size from 2 up; a signature of images in and (reconstruction, code) out; `example_images` (at least two) as
-    the input example; pip requirements given, so MLflow does not spend seconds inferring them. With
-    `registered_name`, the model is also registered under it in the model registry.
+    Its predict takes images (n, 1, 28, 28) and returns {"reconstruction", "code"} (pyfunc_model.py, logged as
+    code, not pickled); the network itself is a torch.export program (pt2: a traced graph and its weights, no
+    pickle to execute on load) for any batch size. A signature of images in and both arrays out;
+    `example_images` (at least two) as the input example, which MLflow validates by running the model; pip
+    requirements given, so MLflow does not spend seconds inferring them. With `registered_name`, the model is
+    also registered under it in the model registry.
     """
+    import tempfile
+
     import mlflow
     import numpy as np
     import torch
@@ -206,15 +212,20 @@ def log_model(run_id: str, model, example_images, registered_name: str | None = 
     model = model.eval()
     with torch.no_grad():
         _, code = model(example_images)
+    program = torch.export.export(model, (example_images,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
     f32 = np.dtype(np.float32)
     signature = ModelSignature(
-        inputs=Schema([TensorSpec(f32, (-1, 1, 28, 28), "images")]),
+        inputs=Schema([TensorSpec(f32, (-1, 1, 28, 28))]),
         outputs=Schema([TensorSpec(f32, (-1, 1, 28, 28), "reconstruction"), TensorSpec(f32, (-1, *code.shape[1:]), "code")]),
     )
     requirements = [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"]
-    with mlflow.start_run(run_id=run_id, nested=True):
-        mlflow.pytorch.log_model(model, name="model", signature=signature, input_example=example_images.numpy(),
-                                 pip_requirements=requirements, registered_model_name=registered_name)
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id, nested=True):
+        program_file = Path(tmp) / "model.pt2"
+        torch.export.save(program, program_file)
+        mlflow.pyfunc.log_model(name="model", python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+                                artifacts={"program": str(program_file)}, signature=signature,
+                                input_example=example_images.numpy(), pip_requirements=requirements,
+                                registered_model_name=registered_name)
 
 
 def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
