@@ -55,13 +55,13 @@ def test_a_probe_stopped_by_its_iteration_limit_says_so():
 def test_C_is_chosen_on_the_held_out_training_images():
     # Noisy labels on the held-out part make a tiny C (a near-constant classifier) lose: the choice is by accuracy there.
     x, labels, _ = blobs(400)
-    params = ProbeParams(C=[1e-6, 1.0], validation=100, max_iter=500, pca_components=1)
+    params = ProbeParams(C=[1e-6, 1.0], validation=0.25, max_iter=500, pca_components=1)
     C, scores = choose_C(x, labels, params)
     assert C == 1.0 and set(scores) == {"1e-06", "1"} and scores["1"] == 1.0 > scores["1e-06"]
     result = probe(x[:300], labels[:300], x[300:], labels[300:], params)
     assert result["probe_C"] == 1.0 and result["probe_validation"]["1"] == 1.0
     # ties go to the smaller C (stronger regularisation)
-    assert choose_C(x, labels, ProbeParams(C=[10.0, 1.0], validation=100, max_iter=500, pca_components=1))[0] == 1.0
+    assert choose_C(x, labels, ProbeParams(C=[10.0, 1.0], validation=0.25, max_iter=500, pca_components=1))[0] == 1.0
 
 
 def test_max_samples_fits_on_the_first_training_images_only():
@@ -70,7 +70,16 @@ def test_max_samples_fits_on_the_first_training_images_only():
     scrambled[200:300] = (labels[200:300] + 1) % 3  # wrong labels on images 200-299: a probe that saw them would err
     first = probe_accuracy(x[:300], scrambled[:300], x[300:], labels[300:], C=1.0, max_iter=500, max_samples=200)
     assert first == probe_accuracy(x[:200], labels[:200], x[300:], labels[300:], C=1.0, max_iter=500)
-    # choose_C holds out the last `validation` of the first max_samples: images 100-199, never the scrambled ones
-    params = ProbeParams(C=[1e-6, 1.0], validation=100, max_iter=500, pca_components=1, max_samples=200)
+    # choose_C holds out the last half (validation 0.5) of the first max_samples: images 100-199, never the scrambled ones
+    params = ProbeParams(C=[1e-6, 1.0], validation=0.5, max_iter=500, pca_components=1, max_samples=200)
     C, scores = choose_C(x[:300], scrambled[:300], params)
     assert C == 1.0 and scores["1"] == 1.0
+
+
+def test_the_held_out_part_scales_with_the_data():
+    from sae_mnist.probes import held_out_count
+
+    assert held_out_count(60_000, 0.2) == 12_000 and held_out_count(4_000, 0.2) == 800  # full MNIST, the fallback
+    assert held_out_count(3, 0.01) == 1 and held_out_count(2, 0.99) == 1  # both parts keep at least one image
+    with pytest.raises(ValueError, match="at least 2"):
+        held_out_count(1, 0.2)

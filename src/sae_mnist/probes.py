@@ -41,17 +41,25 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
 
 
 def choose_C(train_x: np.ndarray, train_y: np.ndarray, params: ProbeParams) -> tuple[float, dict[str, float]]:
-    """The C in params.C with the best accuracy on the last `params.validation` of the probe's training images
-    (the first params.max_samples), fitted on the rest.
+    """The C in params.C with the best accuracy on the last fraction `params.validation` of the probe's training
+    images (the first params.max_samples), fitted on the rest.
 
     Returns it and every candidate's validation accuracy (ties go to the stronger regularisation, the smaller C).
     """
     train_x, train_y = train_x[: params.max_samples], train_y[: params.max_samples]
-    fit, held = slice(0, len(train_x) - params.validation), slice(len(train_x) - params.validation, None)
+    n_fit = len(train_x) - held_out_count(len(train_x), params.validation)
+    fit, held = slice(0, n_fit), slice(n_fit, None)
     scores = {C: probe_accuracy(train_x[fit], train_y[fit], train_x[held], train_y[held], C, params.max_iter)
               for C in sorted(params.C)}
     best = max(scores, key=lambda C: (scores[C]["probe_accuracy"], -C))
     return best, {f"{C:g}": r["probe_accuracy"] for C, r in scores.items()}
+
+
+def held_out_count(n_images: int, fraction: float) -> int:
+    """How many of `n_images` the probe holds out to choose C: the fraction, rounded, leaving both parts non-empty."""
+    if n_images < 2:
+        raise ValueError(f"a probe needs at least 2 training images to hold some out, got {n_images}")
+    return min(max(1, round(fraction * n_images)), n_images - 1)
 
 
 def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,

@@ -51,7 +51,7 @@ def quick(params: dict) -> None:
         params["sweep"]["topk"][arch] = {"k": [max(1, k // 4), k * 2]}
     params["wide"]["hidden"] = 200
     params["wide"]["topk"] = {"k": 10}
-    params["probe"].update(C=[1.0], validation=1000, max_iter=100, max_samples=6000)  # the images it trained on
+    params["probe"].update(C=[1.0], max_iter=100, max_samples=6000)  # the images it trained on
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ METRIC_DEFINITIONS = """\
 | ρ̂ⱼ, mean \\|ρ̂ − ρ\\| / ρ | KL only: unit j's firing probability, the mean of sigmoid(uⱼ) (= zⱼ / scale) over test images (conv: and positions), and the mean over units of its distance to the target ρ, relative to ρ. "Reaches its target": ≤ 0.1 |
 | saturated | KL only: fraction of code entries with sigmoid(u) > 0.99, where the code is capped at its scale |
 | Hoyer | mean per-image Hoyer sparsity (√n − ‖z‖₁/‖z‖₂)/(√n − 1): 1 for a one-hot code, 0 for a constant code; needs no threshold |
-| probe acc. | test accuracy of a multinomial logistic regression (scikit-learn, lbfgs, standardised features, at most {max_iter} iterations) trained on the codes of {probe_images}; its inverse regularisation C is chosen from {C} by accuracy on the last {validation} of them (fitted on the rest), once per variant on its default setting's first seed, then refitted on all of them |
+| probe acc. | test accuracy of a multinomial logistic regression (scikit-learn, lbfgs, standardised features, at most {max_iter} iterations) trained on the codes of {probe_images}; its inverse regularisation C is chosen from {C} by accuracy on the last {validation_pct:g}% of them (fitted on the rest), once per variant on its default setting's first seed, then refitted on all of them |
 | converged | the training objective's mean over the last 10% of steps moved by less than {relative_pct:g}% of itself from its mean over the 10% before, or by less than {fvu_tol:g} in FVU units (see *Convergence*) |
 
 Statistics: "mean [lo, hi]" is the mean over seeds and the 95% interval of the mean from Student's t with n − 1
@@ -499,7 +499,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         md.append(METRIC_DEFINITIONS.format(threshold=theta, thresholds=", ".join(f"{t:g}" for t in thresholds),
                                             always_pct=100 * e.always_on_above, max_iter=params.probe.max_iter,
                                             C=", ".join(f"{c:g}" for c in params.probe.C),
-                                            validation=params.probe.validation,
+                                            validation_pct=100 * params.probe.validation,
                                             relative_pct=100 * tolerance["relative"], fvu_tol=tolerance["fvu"],
                                             probe_images=(f"the first {params.probe.max_samples:,} training images"
                                                           if params.probe.max_samples else "every training image")))
