@@ -58,6 +58,12 @@ def seed_summaries(per_seed: list[dict]) -> dict[str, stats.Summary]:
     return summaries
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def mean_ci(s: stats.Summary, fmt: str) -> str:
     """'0.1234 [0.1100, 0.1400]' (the mean and its 95% interval, not always symmetric), or the bare mean for one seed."""
     if s.n < 2 or not math.isfinite(s.ci_high):
@@ -206,7 +212,7 @@ def matched_values(fronts: dict[int, tuple], grid: np.ndarray, column: int = 1, 
     return np.array([stats.interpolate_at(f[0], f[column], grid, log_y=log_y) for _, f in sorted(fronts.items())])
 
 
-def _significant(d: stats.Difference) -> bool:
+def significant(d: stats.Difference) -> bool:
     """The paired 95% interval excludes zero (unadjusted): p < 0.05."""
     return math.isfinite(d.p) and d.p < 0.05
 
@@ -248,8 +254,7 @@ def _stretch(est: dict, first: int, last: int) -> str:
     diffs = [d.diff for d in points]
     smallest, largest = f"{min(diffs, key=abs):+.4f}", f"{max(diffs, key=abs):+.4f}"
     size = smallest if smallest == largest else f"{smallest} to {largest}"
-    significant = sum(_significant(d) for d in points)
-    return f"{span} (KL − L1 {size} FVU, significant at {significant} of {len(points)})"
+    return f"{span} (KL − L1 {size} FVU, significant at {sum(map(significant, points))} of {len(points)})"
 
 
 def curve_sentence(est: dict, threshold: float) -> str:
@@ -275,7 +280,7 @@ def curve_sentence(est: dict, threshold: float) -> str:
                 f"L0 ≈ {l0_text(x)}, {BETTER_BY_SIGN[above]} above")
     else:
         head = f"the sign of KL − L1 changes {len(runs) - 1} times inside {where}"
-    return f"{head}: {stretches}; {SIGNIFICANCE}."
+    return f"{head} ({stretches}; {SIGNIFICANCE})."
 
 
 def average_sentence(est: dict, holm_p: float) -> str:

@@ -48,9 +48,9 @@ and KL the same initial weights and batches), with the paired t interval and tes
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    from ..reporting import markdown_table
+
+    return markdown_table(header, rows)
 
 
 def _check(ok: bool) -> str:
@@ -85,7 +85,8 @@ def _load_variants(eval_dir: Path, frontier_dir: Path, log_dir: Path) -> dict[st
 
 
 def analyse(variants: dict, thresholds: list[float], primary_threshold: float, pca_fvu) -> dict:
-    """Per architecture: each penalty's per-seed frontiers at every threshold, the primary estimand at each, Holm."""
+    """Per architecture: each penalty's per-seed frontiers at every threshold, the primary estimand at each, Holm,
+    and at the primary threshold the estimand under the other interpolation rule (the sensitivity)."""
     import numpy as np
 
     from .. import reporting, stats
@@ -107,10 +108,15 @@ def analyse(variants: dict, thresholds: list[float], primary_threshold: float, p
             k = np.arange(1, len(pca_fvu) + 1)
             extra["pca"] = np.interp(np.log10(grid), np.log10(k), pca_fvu)
             if "topk" in pts:
-                extra["topk"] = reporting.matched_values(fronts[primary_threshold]["topk"], grid)
+                extra["topk"] = reporting.matched_values(fronts[primary_threshold]["topk"], grid,
+                                                         log_y=primary["log_fvu"])
             probe = {p: reporting.matched_values(fronts[primary_threshold][p], grid, column=2) for p in ("l1", "kl")}
             extra["probe"] = probe
             extra["probe_difference"] = [stats.paired(probe["kl"][:, i], probe["l1"][:, i]) for i in range(len(grid))]
+            other_rule = reporting.primary_estimand(fronts[primary_threshold]["l1"], fronts[primary_threshold]["kl"],
+                                                    log_fvu=not primary["log_fvu"])
+            extra["sensitivity"] = other_rule
+            extra["sensitivity_sentence"] = reporting.sensitivity_sentence(arch, primary, other_rule)
         results[arch] = {"points": pts, "fronts": fronts, "estimands": estimands, "capped": capped, **extra}
     archs = list(results)
     p_primary = [results[a]["estimands"][primary_threshold]["difference"].p
@@ -128,6 +134,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
 
     from .. import plots, reporting
     from ..data import read_manifest
+    from . import report_verdict
     from ..io import read_json, staged_dir, write_json
     from ..provenance import git_commit
     from ..reporting import METRICS, mean_ci
@@ -191,6 +198,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             grids = {t: (est["grid"] if est else None) for t, est in r["estimands"].items()}
             plots.save(plots.frontiers(arch, thresholds, r["points"], pca_fvu, r["fronts"], grids),
                        figures / f"frontier-{arch}.png")
+        report_verdict.save_figures(results, theta, figures)
         plots.save(plots.reconstruction_grid({n: v["arrays"] for n, v in variants.items()}), figures / "reconstructions.png")
         for name, v in variants.items():
             plots.save(plots.feature_grid(v["arrays"]["features"], v["arrays"]["firing_frequency"], name),
@@ -234,30 +242,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             "comparison sentence below is computed from those files.\n"
         )
 
-        md.append("## Verdict\n")
-        md.append("\n".join(f"- {r['verdict']}" for r in results.values()) + "\n")
-        md.append(
-            "The primary estimand, declared before looking at the results, one per architecture: the difference "
-            "KL − L1 in FVU of the truncated code, averaged over the L0 range that every seed's L1 and KL frontiers "
-            f"cover (9 points evenly spaced in log L0), at the activity threshold {theta:g}; paired over seeds (each seed's "
-            "L1 and KL start from the same weights and see the same batches); Holm's correction across the "
-            f"{len(results)} architectures. Everything else in this report is secondary: no correction, read as "
-            "description. Negative favours KL.\n"
-        )
-        rows = []
-        for arch, r in results.items():
-            for t in thresholds:
-                est = r["estimands"][t]
-                if est is None:
-                    rows.append([arch, f"{t:g}", "no overlap", "–", "–", "–", "–"])
-                    continue
-                d = est["difference"]
-                rows.append([arch + (" (primary)" if t == theta else ""), f"{t:g}",
-                             f"{est['grid'][0]:.3g} – {est['grid'][-1]:.3g}", f"{d.diff:+.4f}",
-                             f"[{d.ci_low:+.4f}, {d.ci_high:+.4f}]", reporting.p_value(d.p),
-                             reporting.p_value(r["holm_p"]) if t == theta else "–"])
-        md.append(_table(["architecture", "threshold", "L0 range", "KL − L1 (FVU)", "95% CI", "paired p",
-                          "Holm p"], rows))
+        md.append(report_verdict.verdict_section(results, thresholds, theta))
 
         md.append("## Checks\n")
         md.append("\n".join(f"- {_check(ok)} {text}" for ok, text in checks) + "\n")
@@ -317,18 +302,17 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                 continue
             rows = []
             for i, l0 in enumerate(est["grid"]):
-                d = est["at_grid"][i]
-                rows.append([f"{l0:.3g}", f"{est['fvu_l1'][:, i].mean():.4f}", f"{est['fvu_kl'][:, i].mean():.4f}",
-                             f"{d.diff:+.4f} [{d.ci_low:+.4f}, {d.ci_high:+.4f}]",
+                rows.append([reporting.l0_text(l0), f"{est['fvu_l1'][:, i].mean():.4f}",
+                             f"{est['fvu_kl'][:, i].mean():.4f}",
                              f"{np.nanmean(r['topk'][:, i]):.4f}" if "topk" in r else "–", f"{r['pca'][i]:.4f}"])
             md.append(f"Secondary: the frontiers read at each L0 of the grid (threshold {theta:g}; means over seeds; "
-                      "KL − L1 paired, 95% CI).\n")
-            md.append(_table(["L0", "FVU L1", "FVU KL", "KL − L1 [95% CI]", "FVU TopK", "FVU PCA (k = L0)"], rows))
+                      f"{reporting.INTERPOLATION[est['log_fvu']]}; KL − L1 with its intervals: *Verdict*).\n")
+            md.append(_table(["L0", "FVU L1", "FVU KL", "FVU TopK", "FVU PCA (k = L0)"], rows))
             if r["capped"] is not None:
                 d = r["capped"]["difference"]
                 md.append(f"KL with the sigmoid cap (code scale 1 only) against L1, same definition: KL − L1 = "
-                          f"{d.diff:+.4f} FVU [{d.ci_low:+.4f}, {d.ci_high:+.4f}] over L0 ≈ "
-                          f"{r['capped']['grid'][0]:.3g} to {r['capped']['grid'][-1]:.3g} (secondary).\n")
+                          f"{d.diff:+.4f} FVU [{d.ci_low:+.4f}, {d.ci_high:+.4f}] over the covered range L0 ≈ "
+                          + "–".join(map(reporting.l0_text, r["capped"]["covered"])) + " (secondary).\n")
 
         md.append("## Recipe ablation\n")
         md.append(
@@ -535,12 +519,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         (out / "report.md").write_text(text)
         (out / "report.html").write_text(reporting.markdown_to_html(text, out, title))
 
-        def estimand_json(est):
-            if est is None:
-                return None
-            return {"l0_range": [float(est["grid"][0]), float(est["grid"][-1])], "seeds": est["seeds"],
-                    "per_seed": est["per_seed"].tolist(), **est["difference"].__dict__}
-
+        estimand_json = report_verdict.estimand_json
         write_json(out / "summary.json", {
             "dataset": dataset, "data_digest": manifest["digest"], "params_sha256": params_sha, "git_commits": commits,
             "smoke": params.smoke,
@@ -549,6 +528,8 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                         for a, r in results.items()},
             "by_threshold": {a: {f"{t:g}": estimand_json(est) for t, est in r["estimands"].items()}
                              for a, r in results.items()},
+            "sensitivity": {a: {"threshold": theta, **(estimand_json(r.get("sensitivity")) or {})}
+                            for a, r in results.items()},
             "checks": [{"ok": bool(ok), "check": text} for ok, text in checks],
             "verdicts": {a: r["verdict"] for a, r in results.items()},
         })
