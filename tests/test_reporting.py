@@ -179,3 +179,19 @@ def test_probes_at_grid_edge_names_the_smallest_and_largest_C_only():
     chosen = {"a": 0.001, "b": 0.01, "c": 1.0, "d": 0.1}
     assert reporting.probes_at_grid_edge(chosen, [0.01, 0.001, 1.0, 0.1]) == ["a", "c"]
     assert reporting.probes_at_grid_edge({"a": 1.0}, [1.0]) == []  # one value: nothing was chosen
+
+
+def test_unit_counts_and_the_dead_unit_check_count_whole_units():
+    conv = [{"code_units": 32, "dead_units": d, "always_on_units": a} for d, a in ((0, 32), (1, 32), (2, 31))]
+    assert reporting.unit_counts(conv, "dead_fraction", "conv") == "0, 1, 2 of 32 channels"
+    assert reporting.unit_counts(conv, "always_on_fraction", "conv") == "32, 32, 31 of 32 channels"
+    # 2% of 32 channels is 0.64: below one channel, so the limit is one; seed 2 has two dead -> fails
+    ok, text = reporting.dead_unit_check("conv-none", "conv", conv, 0.02)
+    assert not ok and text == ("conv-none: at most 1 dead channel of 32 on every seed (2% of 32, at least one channel; "
+                               "dead per seed: 0, 1, 2 of 32 channels)")
+    assert reporting.dead_unit_check("conv-none", "conv", conv[:2], 0.02)[0]  # one dead channel passes
+    # 10% of 32 = 3.2 -> 3 channels; 2% of 256 units = 5.12 -> 5 units (5 / 256 = 1.95% is within 2%)
+    assert reporting.dead_unit_check("conv-l1", "conv", conv, 0.10)[1].startswith("conv-l1: at most 3 dead channels")
+    linear = [{"code_units": 256, "dead_units": d} for d in (5, 6)]
+    ok, text = reporting.dead_unit_check("linear-none", "linear", linear, 0.02)
+    assert not ok and text.startswith("linear-none: at most 5 dead units of 256 on every seed (2% of 256; dead per")

@@ -46,6 +46,31 @@ BOUNDED = {"fvu": "positive", "mse": "positive", "fvu_untruncated": "positive", 
            "hoyer": "fraction"}
 
 
+# A fraction of code units shown as counts per seed instead (a conv code has 32 channels: 1 of them is 3.1%, and a
+# t interval over three seeds of 0 or 1 channels says less than the counts themselves).
+UNIT_COUNTS = {"dead_fraction": "dead_units", "always_on_fraction": "always_on_units"}
+UNIT_NOUN = {"linear": ("unit", "units"), "conv": ("channel", "channels")}  # what a code unit is, per architecture
+
+
+def unit_counts(per_seed: list[dict], key: str, arch: str) -> str:
+    """'0, 1, 0 of 32 channels': a unit-count metric (UNIT_COUNTS[key]) on each seed, in seed order."""
+    counts = ", ".join(str(m[UNIT_COUNTS[key]]) for m in per_seed)
+    return f"{counts} of {per_seed[0]['code_units']} {UNIT_NOUN[arch][1]}"
+
+
+def dead_unit_check(name: str, arch: str, per_seed: list[dict], limit: float) -> tuple[bool, str]:
+    """At most `limit` of the code units dead on every seed, the limit in whole units and at least one: 2% of
+    32 channels is 0.64, so it allows one (a fraction below one unit would fail on any dead channel)."""
+    units = per_seed[0]["code_units"]
+    allowed = max(math.floor(limit * units), 1)
+    dead = [m["dead_units"] for m in per_seed]
+    singular, plural = UNIT_NOUN[arch]
+    rule = f"{limit:.0%} of {units}" + (f", at least one {singular}" if limit * units < 1 else "")
+    return (max(dead) <= allowed,
+            f"{name}: at most {allowed} dead {singular if allowed == 1 else plural} of {units} on every seed ({rule}; "
+            f"dead per seed: {unit_counts(per_seed, 'dead_fraction', arch)})")
+
+
 def seed_summaries(per_seed: list[dict]) -> dict[str, stats.Summary]:
     """Mean, std and 95% interval over seeds of every numeric metric present in all seeds (bounded ones on their
     scale)."""
@@ -262,8 +287,8 @@ def curve_sentence(est: dict, threshold: float) -> str:
     reversal (who is better below and above the L0 where it changes sign), or several; with how many of each
     stretch's points have a paired 95% interval excluding zero (unadjusted)."""
     lo, hi = est["covered"]
-    where = (f"the covered range L0 ≈ {l0_text(lo)}–{l0_text(hi)} (the L0 every seed's L1 and KL frontiers reach, threshold "
-             f"{threshold:g})")
+    where = (f"the covered range L0 ≈ {l0_text(lo)}–{l0_text(hi)} (the L0 every seed's L1 and KL frontiers reach, "
+             f"threshold {threshold:g})")
     runs = sign_runs([d.diff for d in est["at_grid"]])
     if len(runs) == 1:
         sign, first, last = runs[0]

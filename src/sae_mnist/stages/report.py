@@ -29,8 +29,8 @@ METRIC_DEFINITIONS = """\
 | MSE/pixel, PSNR dB | mean squared error per pixel of the truncated code's reconstruction, pixels in [0, 1]; 10·log₁₀(1 / MSE) |
 | L0 | mean number of active code entries per test image; active means activation > {threshold} (conv: every channel × position entry counts) |
 | code size | code entries per image (linear: hidden units; conv: channels × 7 × 7) |
-| dead | fraction of code units (conv: channels) never active on any test image |
-| always on | fraction of units active on more than {always_pct:g}% of test images. (Earlier versions counted "dense" units above 10%: at L0 ≈ 43 of 256 the average unit must fire on ~17% of images, so that marked even usage as a fault.) |
+| dead | code units (conv: channels) never active on any test image, counted on each seed ("0, 1, 0 of 32 channels": seeds in order); `dead_fraction` in the metrics files |
+| always on | units (conv: channels) active on more than {always_pct:g}% of test images, counted like dead ones. (Earlier versions counted "dense" units above 10%: at L0 ≈ 43 of 256 the average unit must fire on ~17% of images, so that marked even usage as a fault.) |
 | mean act. | mean code activation over test images and entries |
 | ρ̂ⱼ, mean \\|ρ̂ − ρ\\| / ρ | KL only: unit j's firing probability, the mean of sigmoid(uⱼ) (= zⱼ / scale) over test images (conv: and positions), and the mean over units of its distance to the target ρ, relative to ρ. "Reaches its target": ≤ 0.1 |
 | saturated | KL only: fraction of code entries with sigmoid(u) > 0.99, where the code is capped at its scale |
@@ -39,9 +39,9 @@ METRIC_DEFINITIONS = """\
 | converged | the training objective's mean over the last 10% of steps moved by less than {relative_pct:g}% of itself from its mean over the 10% before, or by less than {fvu_tol:g} in FVU units (see *Convergence*) |
 
 Statistics: "mean [lo, hi]" is the mean over seeds and the 95% interval of the mean from Student's t with n − 1
-degrees of freedom, computed where the metric's bounds are respected: on logits for fractions (dead, always on,
-probe accuracy), on logs for FVU and MSE, then mapped back (a value on a bound is moved half a unit of resolution
-inside first). With 3 seeds a t interval has 2 degrees of freedom (t = 4.30): intervals are wide, and a
+degrees of freedom, computed where the metric's bounds are respected: on logits for fractions (probe accuracy),
+on logs for FVU and MSE, then mapped back (a value on a bound is moved half a unit of resolution inside first).
+Dead and always-on units are counts per seed, without an interval: a conv code has 32 channels, one of them 3.1%. With 3 seeds a t interval has 2 degrees of freedom (t = 4.30): intervals are wide, and a
 difference can be real yet not significant. Differences KL − L1 are **paired** by seed (the same seed gives L1
 and KL the same initial weights and batches), with the paired t interval and test.
 """
@@ -51,6 +51,16 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     from ..reporting import markdown_table
 
     return markdown_table(header, rows)
+
+
+def _cell(v: dict, key: str, summary) -> str:
+    """A variant's entry for one metric in a table: per-seed counts for dead and always-on units
+    (reporting.UNIT_COUNTS), else `summary(stats, format)` of its seeds, or '–' where it has no such metric."""
+    from ..reporting import METRICS, UNIT_COUNTS, unit_counts
+
+    if key in UNIT_COUNTS:
+        return unit_counts([s["metrics"] for s in v["seeds"]], key, v["arch"])
+    return summary(v["stats"][key], METRICS[key][1]) if key in v["stats"] else "–"
 
 
 def _check(ok: bool) -> str:
@@ -166,9 +176,8 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         for penalty, limit in (("none", 0.02), ("l1", 0.10), ("kl", 0.10)):
             v = variants.get(f"{arch}-{penalty}")
             if v:
-                dead = max(s["metrics"]["dead_fraction"] for s in v["seeds"])
-                checks.append((dead <= limit, f"{arch}-{penalty}: dead fraction ≤ {limit:.0%} on every seed (largest "
-                                              f"{dead:.3f})"))
+                checks.append(reporting.dead_unit_check(f"{arch}-{penalty}", arch, [s["metrics"] for s in v["seeds"]],
+                                                        limit))
     if "linear-none" in variants:
         half = params.model.linear.hidden // 2
         fvu_none = variants["linear-none"]["stats"]["fvu"].mean
@@ -320,7 +329,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             "part in turn, and with none of them (the recipe before: raw inputs, independent "
             "initialisation, the full decoder gradient, constant learning rate, full penalty from the first step). "
             "Test FVU (truncated code), "
-            "L0 and dead fraction; ✗ marks a run that did not converge.\n"
+            "L0 and dead units (of all units; conv: channels); ✗ marks a run that did not converge.\n"
         )
         for arch, abl in ablations.items():
             md.append(f"### {arch}\n")
@@ -333,7 +342,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                 for n in names:
                     m = by[(rec, n)]["metrics"]
                     mark = "" if by[(rec, n)]["convergence"]["converged"] else " ✗"
-                    row.append(f"{m['dead_fraction']:.3f} / {m['fvu']:.4f} / {m['l0']:.1f}{mark}")
+                    row.append(f"{m['dead_units']}/{m['code_units']} / {m['fvu']:.4f} / {m['l0']:.1f}{mark}")
                 rows.append(row)
             md.append(_table(["recipe"] + [f"{n}: dead / FVU / L0" for n in names], rows))
 
@@ -364,8 +373,8 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             md.append("![rho hat](figures/rho-hat.png)\n")
 
         md.append("## Every variant at its default setting (test set, mean [95% CI] over seeds)\n")
-        rows = [[name] + [mean_ci(v["stats"][k], METRICS[k][1]) if k in v["stats"] else "–" for k in MAIN_COLUMNS]
-                for name, v in variants.items()]
+        md.append("Dead and always-on units: the count on each seed, in seed order.\n")
+        rows = [[name] + [_cell(v, k, mean_ci) for k in MAIN_COLUMNS] for name, v in variants.items()]
         md.append(_table(["variant"] + [METRICS[k][0] for k in MAIN_COLUMNS], rows))
         for arch in archs:
             if f"{arch}-l1" in variants and f"{arch}-kl" in variants:
@@ -488,9 +497,9 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                                             probe_images=(f"the first {params.probe.max_samples:,} training images"
                                                           if params.probe.max_samples else "every training image")))
         md.append("## Appendix: every metric at the default settings (mean; sd; 95% CI)\n")
+        md.append("Dead and always-on units: the count on each seed, in seed order.\n")
         keys = [k for k in METRICS if any(k in v["stats"] for v in variants.values())]
-        rows = [[METRICS[k][0]] + [reporting.full_summary(v["stats"][k], METRICS[k][1]) if k in v["stats"] else "–"
-                                   for v in variants.values()] for k in keys]
+        rows = [[METRICS[k][0]] + [_cell(v, k, reporting.full_summary) for v in variants.values()] for k in keys]
         md.append(_table(["metric"] + list(variants), rows))
 
         first = next(iter(variants.values()))["seeds"][0]

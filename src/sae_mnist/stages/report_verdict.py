@@ -49,8 +49,8 @@ def verdict_section(results: dict, thresholds: list[float], theta: float) -> str
               "point's paired interval, unadjusted) before its average.\n")
     md.append("The primary estimand at each activity threshold (L0 range: the covered range, which every seed's L1 "
               "and KL frontiers reach at that threshold; the grid lies inside it):\n")
-    md.append(reporting.markdown_table(["architecture", "threshold", "L0 range", "KL − L1 (FVU)", "95% CI", "paired p", "Holm p"],
-                     threshold_rows(results, thresholds, theta)))
+    header = ["architecture", "threshold", "L0 range", "KL − L1 (FVU)", "95% CI", "paired p", "Holm p"]
+    md.append(reporting.markdown_table(header, threshold_rows(results, thresholds, theta)))
     md.append("\n".join(f"- {r['sensitivity_sentence']}" for r in results.values() if "sensitivity_sentence" in r)
               + "\n")
     for arch, r in results.items():
@@ -60,7 +60,8 @@ def verdict_section(results: dict, thresholds: list[float], theta: float) -> str
         md.append(f"### {arch}: KL − L1 along L0\n")
         md.append(f"Each grid point's FVU (mean over seeds, {reporting.INTERPOLATION[est['log_fvu']]}) and KL − L1 "
                   f"paired over the {len(est['seeds'])} seeds: its 95% interval and p, unadjusted.\n")
-        md.append(reporting.markdown_table(["L0 grid point", "FVU L1", "FVU KL", "KL − L1", "95% CI", "paired p"], curve_rows(est)))
+        header = ["L0 grid point", "FVU L1", "FVU KL", "KL − L1", "95% CI", "paired p"]
+        md.append(reporting.markdown_table(header, curve_rows(est)))
         md.append(f"![{arch}: KL − L1 along L0](figures/verdict-{arch}.png)\n")
     return "\n".join(md)
 
