@@ -42,7 +42,9 @@ def threshold_rows(results: dict, thresholds: list[float], theta: float) -> list
 def verdict_section(results: dict, thresholds: list[float], theta: float) -> str:
     """The Verdict section's Markdown (figures from save_figures, under figures/)."""
     md = ["## Verdict\n", "\n".join(f"- {r['verdict']}" for r in results.values()) + "\n"]
-    md.append(f"The primary estimand, declared before looking at the results, one per architecture: "
+    md.append("The primary estimand, one per architecture, as declared in code (`reporting.PRIMARY_ESTIMAND`; its "
+              "interpolation rule, log FVU against log L0, replaced FVU against log L0 after the first full results, "
+              "and the old rule's number stays as the sensitivity below): "
               f"{reporting.PRIMARY_ESTIMAND.replace('`evaluate.active_threshold`', f'{theta:g}')} The "
               f"{len(results)} architectures make the Holm family. Everything else in this report is secondary: no "
               "correction, read as description. The verdict sentences describe the curve below (each grid "
