@@ -2,6 +2,7 @@
 #   make repro   create .venv with the locked versions, then run the whole benchmark (dvc repro)
 #   make test    create .venv with the locked versions, then run the test suite
 #   make quick   the whole pipeline on a small configuration in .quick/ (a smoke run, not for citing)
+#   make check-results   fail if a stage's code, data or parameters changed since its committed results
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # DVC stages call `python`: make it the environment's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro quick test ui clean-venv
+.PHONY: setup repro quick test check-results ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,11 @@ quick: setup
 # PYTEST_ARGS passes options on, e.g. make test PYTEST_ARGS="--mnist-mirror ../shared/data/mnist -x"
 test: setup
 	python -m pytest $(PYTEST_ARGS)
+
+# Fails (naming each stage and what changed) when a committed result is stale: `dvc status` shows a stage whose
+# code, data or parameters changed since dvc.lock. Outputs only missing (a fresh clone before `dvc pull`) are fine.
+check-results: setup
+	python -m sae_mnist.staleness
 
 # The MLflow UI on this repository's store, on this machine only.
 ui: setup

@@ -34,6 +34,7 @@ def test_sparsity_metrics_by_hand():
     assert m["mean_activation"] == pytest.approx(0.75 / 6)
     assert m["dead_fraction"] == pytest.approx(1 / 3)  # unit 0 never exceeds 0.1
     assert m["always_on_fraction"] == pytest.approx(2 / 3)  # units 1 and 2 fire on half the samples
+    assert (m["code_units"], m["dead_units"], m["always_on_units"]) == (3, 1, 2)  # the same as counts
     first = (math.sqrt(3) - 0.7 / math.sqrt(0.29)) / (math.sqrt(3) - 1)
     assert m["hoyer"] == pytest.approx((first + 1.0) / 2)  # the second sample is one-hot
 
@@ -52,6 +53,7 @@ def test_conv_units_are_channels_active_anywhere():
     m = sparsity_metrics(z, threshold=0.1, always_on_above=0.6)
     assert m["l0"] == pytest.approx(1.5) and m["code_size"] == 12
     assert m["dead_fraction"] == pytest.approx(1 / 3) and m["always_on_fraction"] == pytest.approx(1 / 3)
+    assert (m["code_units"], m["dead_units"], m["always_on_units"]) == (3, 1, 1)  # channels, not 12 entries
     assert unit_mean_activation(z).tolist() == pytest.approx([0.9 / 8, 1.8 / 8, 0.0])
 
 

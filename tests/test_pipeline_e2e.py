@@ -158,12 +158,32 @@ def test_report_has_every_section_and_figure(run):
         assert (repo / "reports" / link).is_file(), link
     assert {"figures/frontier-linear.png", "figures/frontier-conv.png", "figures/rho-hat.png"} <= set(links)
     assert "git commit" in report and "sha256:" in report and "paired p" in report and "Holm p" in report
-    for arch in ("linear", "conv"):  # a generated verdict line per architecture
-        assert any(line.startswith(f"- {arch}: ") for line in report.splitlines())
+    summary = json.loads((repo / "reports/summary.json").read_text())
+    verdict = report.split("## Verdict")[1].split("\n## ")[0]
+    compared = [arch for arch in ("linear", "conv") if "grid" in summary["primary"][arch]]
+    assert compared  # the tiny sweeps overlap in L0 on at least one architecture
+    for arch in ("linear", "conv"):  # a generated verdict line each; where the frontiers overlap, the curve too
+        assert any(line.startswith(f"- {arch}: ") for line in verdict.splitlines())
+        assert (f"### {arch}: KL − L1 along L0" in verdict) == (arch in compared)
+        assert (f"](figures/verdict-{arch}.png)" in verdict) == (arch in compared)
+    for arch in compared:  # the sensitivity line, and the covered range holding the grid, each point with its interval
+        assert any(line.startswith(f"- {arch}, sensitivity: with FVU interpolated") for line in verdict.splitlines())
+        primary = summary["primary"][arch]
+        lo, hi = primary["l0_range"]
+        assert len(primary["grid"]) == len(primary["at_grid"]) == 9
+        assert lo < min(primary["grid"]) < max(primary["grid"]) < hi
+        assert primary["interpolation"] == "log FVU interpolated linearly in log L0"
+        assert {"l0", "fvu_l1", "fvu_kl", "diff", "ci_low", "ci_high", "p"} <= set(primary["at_grid"][0])
+        assert summary["sensitivity"][arch]["interpolation"] == "FVU interpolated linearly in log L0"
+    assert "| L0 grid point | FVU L1 | FVU KL | KL − L1 | 95% CI | paired p |" in verdict
     html = (repo / "reports/report.html").read_text()
     assert html.count("data:image/png;base64,") == len(links) and 'src="figures/' not in html
-    summary = json.loads((repo / "reports/summary.json").read_text())
     assert set(summary["verdicts"]) == {"linear", "conv"} and summary["checks"] and summary["smoke"] is False
+    # conv's dead and always-on units are channels, counted per seed (tiny(): 4 channels, 32 linear units)
+    table = report.split("## Every variant")[1].split("\n## ")[0]
+    assert all("of 4 channels" in row for row in table.splitlines() if row.startswith("| conv-"))
+    assert all("of 32 units" in row for row in table.splitlines() if row.startswith("| linear-"))
+    assert any("conv-none: at most 1 dead channel of 4 on every seed" in c["check"] for c in summary["checks"])
 
 
 def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):

@@ -36,11 +36,13 @@ def front(l0, fvu):
 
 
 def test_primary_estimand_is_the_mean_paired_difference_over_the_common_range():
-    # Seed 0: KL is 0.1 above L1 everywhere; seed 1: 0.2 above. Frontiers are straight lines in log10 L0,
-    # so the grid values are exact. Common range [10, 100] (seed 1's KL starts at 10, L1 at 5).
+    # The old rule (FVU linear in log L0, now the sensitivity). Seed 0: KL is 0.1 above L1 everywhere; seed 1:
+    # 0.2 above. Frontiers are straight lines in log10 L0, so the grid values are exact. Common range [10, 100]
+    # (seed 1's KL starts at 10, L1 at 5).
     l1 = {0: front([10, 100], [0.4, 0.2]), 1: front([5, 100], [0.5, 0.2])}
     kl = {0: front([10, 100], [0.5, 0.3]), 1: front([10, 1000], [0.6, 0.2])}
-    est = reporting.primary_estimand(l1, kl, n_grid=3)
+    est = reporting.primary_estimand(l1, kl, n_grid=3, log_fvu=False)
+    assert est["covered"] == (10.0, 100.0) and est["log_fvu"] is False
     assert est["grid"] == pytest.approx([10**1.25, 10**1.5, 10**1.75])
     # seed 1 at 10^1.5: L1 on the line from (log 5, 0.5) to (2, 0.2); KL from (1, 0.6) to (3, 0.2)
     l1_s1 = 0.5 + (1.5 - math.log10(5)) / (2 - math.log10(5)) * (0.2 - 0.5)
@@ -50,6 +52,29 @@ def test_primary_estimand_is_the_mean_paired_difference_over_the_common_range():
     d = est["difference"]
     assert d.diff == pytest.approx(np.mean(expected)) and d.df == 1
     assert len(est["at_grid"]) == 3 and est["at_grid"][0].df == 1
+
+
+T_975_DF2 = 4.302653  # Student t 97.5% quantile, 2 dof
+
+
+def test_primary_estimand_reads_log_fvu_and_gives_each_grid_point_a_paired_interval_by_hand():
+    # Three seeds. L1: (10, 0.2) and (1000, 0.05) on every seed; KL: the same frontier times k = 1.1, 1.2, 1.3.
+    # Both are straight on log-log axes, so log-log interpolation reads them exactly. n_grid = 1: the log
+    # midpoint of the covered range [10, 1000], L0 = 100, where L1 = sqrt(0.2 * 0.05) = 0.1 and KL = 0.1 k.
+    # Per seed KL − L1 = 0.01, 0.02, 0.03: mean 0.02, sd 0.01, half width 4.302653 * 0.01 / sqrt(3) = 0.024841
+    # -> [-0.004841, 0.044841]; t = 0.02 / (0.01 / sqrt(3)) = 3.464102, two-sided p (2 dof) = 0.074180.
+    l1 = {s: front([10, 1000], [0.2, 0.05]) for s in (0, 1, 2)}
+    kl = {s: front([10, 1000], [0.2 * k, 0.05 * k]) for s, k in ((0, 1.1), (1, 1.2), (2, 1.3))}
+    est = reporting.primary_estimand(l1, kl, n_grid=1)
+    assert est["grid"] == pytest.approx([100.0]) and est["log_fvu"] is True
+    assert est["fvu_l1"][:, 0] == pytest.approx([0.1, 0.1, 0.1])
+    d = est["at_grid"][0]
+    assert d.diff == pytest.approx(0.02) and d.df == 2
+    assert (d.ci_low, d.ci_high) == (pytest.approx(-0.004841, abs=1e-6), pytest.approx(0.044841, abs=1e-6))
+    assert d.t == pytest.approx(3.464102, abs=1e-6) and d.p == pytest.approx(0.074180, abs=1e-5)
+    # The old rule reads L1 = (0.2 + 0.05) / 2 = 0.125 at L0 = 100: KL − L1 = 0.0125 k - ... = 0.0125, 0.025, 0.0375
+    old = reporting.primary_estimand(l1, kl, n_grid=1, log_fvu=False)
+    assert old["fvu_l1"][0, 0] == pytest.approx(0.125) and old["difference"].diff == pytest.approx(0.025)
 
 
 def test_primary_estimand_needs_overlapping_frontiers_on_every_seed():
@@ -67,21 +92,67 @@ def test_seed_frontiers_read_the_threshold_asked_for():
     assert x.tolist() == [30.0, 40.0] and y.tolist() == [0.4, 0.3] and p.tolist() == [0.9, 0.8]
 
 
+def _point(diff, p):
+    return Difference(diff, diff - 0.01, diff + 0.01, 5.0, 2, p)
+
+
+def _curve(grid, diffs, ps, average, average_p, covered):
+    """A hand-made estimand: KL − L1 at each grid point (interval ±0.01) and its average over the grid."""
+    return {"seeds": [0, 1, 2], "covered": covered, "grid": np.array(grid, float),
+            "at_grid": [_point(d, p) for d, p in zip(diffs, ps)], "difference": _point(average, average_p)}
+
+
 def _estimate(diff, p, lo=10.0, hi=100.0):
-    d = Difference(diff, diff - 0.01, diff + 0.01, 5.0, 2, p)
-    return {"seeds": [0, 1, 2], "grid": np.array([lo, hi]), "difference": d}
+    return _curve([lo, hi], [diff, diff], [p, p], diff, p, (lo / 2, hi * 2))
 
 
-def test_verdict_states_winner_size_interval_holm_and_thresholds():
+def test_verdict_names_the_winner_over_the_whole_range_when_the_sign_holds_and_the_other_thresholds():
     by_t = {0.01: _estimate(-0.02, 0.2), 0.05: _estimate(-0.03, 0.01), 0.1: _estimate(-0.025, 0.004),
             0.2: _estimate(0.01, 0.3)}
     text = reporting.verdict("linear", by_t, 0.1, holm_p=0.008)
-    assert text == ("linear: over L0 ≈ 10 to 100 (the range every seed's L1 and KL frontiers cover, threshold 0.1), "
-                    "KL reconstructs better: KL − L1 = -0.0250 FVU on average (95% CI [-0.0350, -0.0150], paired over "
-                    "3 seeds; Holm-adjusted p = 0.008, significant at 5%). The sign holds at 0.01 (not significant), "
-                    "0.05; not at 0.2 (reversed).")
+    assert text == ("linear: KL reconstructs better at all 2 grid points of the covered range L0 ≈ 5–200 (the L0 "
+                    "every seed's L1 and KL frontiers reach, threshold 0.1), L0 ≈ 10–100 (KL − L1 -0.0250 FVU, "
+                    "significant at 2 of 2); significant: unadjusted, the point's paired 95% interval excludes "
+                    "zero. Averaged over the grid (the primary estimand): KL − L1 = -0.0250 FVU (95% CI [-0.0350, "
+                    "-0.0150], paired over 3 seeds; Holm-adjusted p = 0.008, significant at 5%). The average's sign "
+                    "holds at 0.01 (not significant), 0.05; not at 0.2 (reversed).")
     assert "not significant at 5%" in reporting.verdict("conv", {0.1: _estimate(0.01, 0.3)}, 0.1, holm_p=0.6)
     assert "do not overlap" in reporting.verdict("conv", {0.1: None}, 0.1, holm_p=math.nan)
+
+
+def test_verdict_says_where_a_reversing_curve_changes_sign():
+    # KL − L1 = -0.02 at L0 = 10, +0.06 at 100, +0.08 at 1000. The sign changes between 10 and 100: on the line
+    # through (log10 10, -0.02) and (log10 100, +0.06), zero lies 0.02 / 0.08 = 1/4 of the way: 10^1.25 = 17.8.
+    est = _curve([10, 100, 1000], [-0.02, 0.06, 0.08], [0.01, 0.2, 0.03], 0.04, 0.02, (5.0, 2000.0))
+    text = reporting.verdict("conv", {0.1: est}, 0.1, holm_p=0.04)
+    assert text == ("conv: the sign of KL − L1 reverses inside the covered range L0 ≈ 5–2000 (the L0 every seed's L1 "
+                    "and KL frontiers reach, threshold 0.1): KL reconstructs better below L0 ≈ 17.8, L1 above (KL "
+                    "better at L0 ≈ 10 (KL − L1 -0.0200 FVU, significant at 1 of 1); L1 better at L0 ≈ 100–1000 "
+                    "(KL − L1 +0.0600 to +0.0800 FVU, significant at 1 of 2); significant: unadjusted, the point's "
+                    "paired 95% interval excludes zero). Averaged over the grid (the primary estimand): KL − L1 = "
+                    "+0.0400 FVU (95% CI [+0.0300, +0.0500], paired over 3 seeds; Holm-adjusted p = 0.04, significant "
+                    "at 5%). The curve changes sign, so this average weighs the stretches by their share of the grid: "
+                    "it names no winner for the whole range.")
+    assert reporting.zero_crossing(10, -0.02, 100, 0.06) == pytest.approx(10**1.25)
+
+
+def test_verdict_counts_several_sign_changes():
+    est = _curve([10, 20, 40, 80], [-0.01, 0.02, 0.03, -0.01], [0.01, 0.3, 0.3, 0.5], 0.01, 0.5, (5.0, 100.0))
+    sentence = reporting.curve_sentence(est, 0.1)
+    assert sentence.startswith("the sign of KL − L1 changes 2 times inside the covered range L0 ≈ 5–100")
+    assert ("KL better at L0 ≈ 10 (KL − L1 -0.0100 FVU, significant at 1 of 1); L1 better at L0 ≈ 20–40 (KL − L1 "
+            "+0.0200 to +0.0300 FVU, significant at 0 of 2); KL better at L0 ≈ 80") in sentence
+    assert reporting.sign_runs([-1.0, -2.0, 0.0, 3.0]) == [(-1, 0, 1), (0, 2, 2), (1, 3, 3)]
+
+
+def test_sensitivity_sentence_compares_the_sign_under_the_other_rule():
+    primary = {**_estimate(0.02, 0.01), "log_fvu": True}
+    assert reporting.sensitivity_sentence("conv", primary, {**_estimate(0.03, 0.0005), "log_fvu": False}) == (
+        "conv, sensitivity: with FVU interpolated linearly in log L0 (instead of log FVU interpolated linearly in "
+        "log L0), the average KL − L1 is +0.0300 FVU (95% CI [+0.0200, +0.0400], paired p < 0.001): the same sign "
+        "as the primary estimand (+0.0200).")
+    opposite = reporting.sensitivity_sentence("conv", primary, {**_estimate(-0.01, 0.2), "log_fvu": False})
+    assert "paired p = 0.200): the opposite sign to the primary estimand" in opposite
 
 
 def test_seed_summaries_and_mean_ci_format():
@@ -108,3 +179,19 @@ def test_probes_at_grid_edge_names_the_smallest_and_largest_C_only():
     chosen = {"a": 0.001, "b": 0.01, "c": 1.0, "d": 0.1}
     assert reporting.probes_at_grid_edge(chosen, [0.01, 0.001, 1.0, 0.1]) == ["a", "c"]
     assert reporting.probes_at_grid_edge({"a": 1.0}, [1.0]) == []  # one value: nothing was chosen
+
+
+def test_unit_counts_and_the_dead_unit_check_count_whole_units():
+    conv = [{"code_units": 32, "dead_units": d, "always_on_units": a} for d, a in ((0, 32), (1, 32), (2, 31))]
+    assert reporting.unit_counts(conv, "dead_fraction", "conv") == "0, 1, 2 of 32 channels"
+    assert reporting.unit_counts(conv, "always_on_fraction", "conv") == "32, 32, 31 of 32 channels"
+    # 2% of 32 channels is 0.64: below one channel, so the limit is one; seed 2 has two dead -> fails
+    ok, text = reporting.dead_unit_check("conv-none", "conv", conv, 0.02)
+    assert not ok and text == ("conv-none: at most 1 dead channel of 32 on every seed (2% of 32, at least one channel; "
+                               "dead per seed: 0, 1, 2 of 32 channels)")
+    assert reporting.dead_unit_check("conv-none", "conv", conv[:2], 0.02)[0]  # one dead channel passes
+    # 10% of 32 = 3.2 -> 3 channels; 2% of 256 units = 5.12 -> 5 units (5 / 256 = 1.95% is within 2%)
+    assert reporting.dead_unit_check("conv-l1", "conv", conv, 0.10)[1].startswith("conv-l1: at most 3 dead channels")
+    linear = [{"code_units": 256, "dead_units": d} for d in (5, 6)]
+    ok, text = reporting.dead_unit_check("linear-none", "linear", linear, 0.02)
+    assert not ok and text.startswith("linear-none: at most 5 dead units of 256 on every seed (2% of 256; dead per")

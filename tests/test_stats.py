@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from sae_mnist.stats import Difference, common_grid, holm, interpolate_at, paired, summarize
+from sae_mnist.stats import Difference, common_grid, common_range, holm, interpolate_at, paired, summarize
 
 T_975_DF2 = 4.302653  # Student t 97.5% quantile, 2 dof (printed tables)
 T_95_DF2 = 2.919986  # 95% quantile, 2 dof
@@ -222,6 +222,36 @@ def test_interpolate_zero_x_allowed_only_on_linear_axis():
     assert interpolate_at([0, 10], [0.5, 0.2], [5], log_x=False) == pytest.approx([0.35])
 
 
+def test_interpolate_log_y_by_hand():
+    # Points (10, 0.4) and (1000, 0.1); x = 100 is halfway in log10 x (1, 2, 3).
+    # log-log: 10^((log10 0.4 + log10 0.1) / 2) = sqrt(0.4 * 0.1) = sqrt(0.04) = 0.2
+    # y linear in log x (the old rule): (0.4 + 0.1) / 2 = 0.25
+    assert interpolate_at([10, 1000], [0.4, 0.1], [100], log_y=True) == pytest.approx([0.2])
+    assert interpolate_at([10, 1000], [0.4, 0.1], [100]) == pytest.approx([0.25])
+    # a quarter of the way in log x (x = 10^1.5): 10^(log10 0.4 + (log10 0.1 - log10 0.4) / 4) = 0.4 * 0.25^0.25
+    #   = 0.4 / sqrt(2) = 0.282843; the old rule: 0.4 - 0.3 / 4 = 0.325
+    assert interpolate_at([10, 1000], [0.4, 0.1], [10**1.5], log_y=True) == pytest.approx([0.4 / math.sqrt(2)])
+
+
+def test_interpolate_log_y_is_exact_on_a_power_law_and_returns_the_points_themselves():
+    # y = 2 / x (a straight line on log-log axes): read exactly anywhere between the points; at a point, the point
+    x, y = [1, 10, 100], [2.0, 0.2, 0.02]
+    assert interpolate_at(x, y, [1, 4, 10, 50, 100], log_y=True) == pytest.approx([2.0, 0.5, 0.2, 0.04, 0.02])
+
+
+def test_interpolate_log_y_never_extrapolates_and_rejects_non_positive_y():
+    assert np.isnan(interpolate_at([10, 1000], [0.4, 0.1], [5, 2000, math.nan], log_y=True)).all()
+    for y in ([0.4, 0.0], [0.4, -0.1]):
+        with pytest.raises(ValueError, match="positive"):
+            interpolate_at([10, 1000], y, [100], log_y=True)
+    assert interpolate_at([10, 1000], [0.4, 0.0], [100]) == pytest.approx([0.2])  # fine without log_y
+
+
+def test_interpolate_log_y_averages_duplicate_x_geometrically():
+    # x = 10 twice with y 0.1 and 0.4 -> one point (10, sqrt(0.04) = 0.2)
+    assert interpolate_at([10, 10, 1000], [0.1, 0.4, 0.2], [10], log_y=True) == pytest.approx([0.2])
+
+
 @pytest.mark.parametrize(
     ("x", "y"), [([], []), ([1, 2], [0.1]), ([1, 2], [0.1, math.nan]), ([1, math.inf], [0.1, 0.2])]
 )
@@ -237,6 +267,13 @@ def test_common_grid_interior_log_points():
     # overlap [10, 1000]: log10 span [1, 3] in 4 steps -> interior 10^1.5, 10^2, 10^2.5
     grid = common_grid([(1, 10_000), (10, 1000), (5, 2000)])
     assert grid == pytest.approx([31.6227766, 100.0, 316.227766])
+
+
+def test_common_range_is_the_overlap_of_every_range():
+    assert common_range([(1, 10_000), (10, 1000), (5, 2000)]) == (10.0, 1000.0)
+    assert common_range([(1, 5), (10, 20)]) is None and common_range([(1, 10), (10, 20)]) is None
+    with pytest.raises(ValueError):
+        common_range([])
 
 
 def test_common_grid_single_point_is_log_midpoint():

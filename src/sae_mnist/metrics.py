@@ -15,6 +15,8 @@ Definitions (also printed in the report):
   rho_hat_j        unit j's mean activation (conv: per channel); its mean over units is mean_activation
   dead_fraction    units never active on any test sample (conv: channel active anywhere on the sample)
   always_on_fraction  units active on more than `always_on_above` of test samples
+  code_units, dead_units, always_on_units   the same as counts: units (conv: 32 channels, not 1568 entries),
+               dead ones, always-on ones; a conv fraction moves in steps of 1/32, which a count says plainly
   hoyer        mean per-sample Hoyer sparsity (sqrt(n) - ||z||_1/||z||_2) / (sqrt(n) - 1):
                1 for a one-hot code, 0 for a constant one; threshold-free (an all-zero code counts as 1)
 """
@@ -71,11 +73,15 @@ def l0(z: torch.Tensor, threshold: float) -> float:
 
 def sparsity_metrics(z: torch.Tensor, threshold: float, always_on_above: float) -> dict[str, float]:
     freq = firing_frequency(z, threshold)
+    dead, always_on = freq == 0, freq > always_on_above
     return {
         "l0": l0(z, threshold),
         "code_size": z[0].numel(),
         "mean_activation": z.double().mean().item(),
-        "dead_fraction": (freq == 0).double().mean().item(),
-        "always_on_fraction": (freq > always_on_above).double().mean().item(),
+        "dead_fraction": dead.double().mean().item(),
+        "always_on_fraction": always_on.double().mean().item(),
+        "code_units": freq.numel(),
+        "dead_units": int(dead.sum()),
+        "always_on_units": int(always_on.sum()),
         "hoyer": hoyer(z).mean().item(),
     }

@@ -46,6 +46,31 @@ BOUNDED = {"fvu": "positive", "mse": "positive", "fvu_untruncated": "positive", 
            "hoyer": "fraction"}
 
 
+# A fraction of code units shown as counts per seed instead (a conv code has 32 channels: 1 of them is 3.1%, and a
+# t interval over three seeds of 0 or 1 channels says less than the counts themselves).
+UNIT_COUNTS = {"dead_fraction": "dead_units", "always_on_fraction": "always_on_units"}
+UNIT_NOUN = {"linear": ("unit", "units"), "conv": ("channel", "channels")}  # what a code unit is, per architecture
+
+
+def unit_counts(per_seed: list[dict], key: str, arch: str) -> str:
+    """'0, 1, 0 of 32 channels': a unit-count metric (UNIT_COUNTS[key]) on each seed, in seed order."""
+    counts = ", ".join(str(m[UNIT_COUNTS[key]]) for m in per_seed)
+    return f"{counts} of {per_seed[0]['code_units']} {UNIT_NOUN[arch][1]}"
+
+
+def dead_unit_check(name: str, arch: str, per_seed: list[dict], limit: float) -> tuple[bool, str]:
+    """At most `limit` of the code units dead on every seed, the limit in whole units and at least one: 2% of
+    32 channels is 0.64, so it allows one (a fraction below one unit would fail on any dead channel)."""
+    units = per_seed[0]["code_units"]
+    allowed = max(math.floor(limit * units), 1)
+    dead = [m["dead_units"] for m in per_seed]
+    singular, plural = UNIT_NOUN[arch]
+    rule = f"{limit:.0%} of {units}" + (f", at least one {singular}" if limit * units < 1 else "")
+    return (max(dead) <= allowed,
+            f"{name}: at most {allowed} dead {singular if allowed == 1 else plural} of {units} on every seed ({rule}; "
+            f"dead per seed: {unit_counts(per_seed, 'dead_fraction', arch)})")
+
+
 def seed_summaries(per_seed: list[dict]) -> dict[str, stats.Summary]:
     """Mean, std and 95% interval over seeds of every numeric metric present in all seeds (bounded ones on their
     scale)."""
@@ -56,6 +81,12 @@ def seed_summaries(per_seed: list[dict]) -> dict[str, stats.Summary]:
         resolution = 1 / per_seed[0]["code_size"] if k.endswith("fraction") and "code_size" in per_seed[0] else 1e-4
         summaries[k] = stats.summarize(values, bounds=BOUNDED.get(k, "none"), resolution=resolution)
     return summaries
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 def mean_ci(s: stats.Summary, fmt: str) -> str:
@@ -155,53 +186,154 @@ def seed_frontiers(points: list[dict], threshold: float, extra: str | None = Non
     return fronts
 
 
-def primary_estimand(l1: dict[int, tuple], kl: dict[int, tuple], n_grid: int = 9) -> dict | None:
+# The pre-declared primary estimand: one per architecture, stated in the report's Verdict section and the README.
+PRIMARY_GRID_POINTS = 9  # L0 values, evenly spaced in log L0 strictly inside the covered range
+PRIMARY_LOG_FVU = True  # each frontier read by interpolating log FVU linearly in log L0 (False: FVU, the sensitivity)
+INTERPOLATION = {True: "log FVU interpolated linearly in log L0", False: "FVU interpolated linearly in log L0"}
+PRIMARY_ESTIMAND = (
+    "KL − L1 in test FVU of the truncated code at the activity threshold `evaluate.active_threshold`, averaged "
+    f"over {PRIMARY_GRID_POINTS} L0 values evenly spaced in log L0 inside the range every seed's L1 and KL Pareto "
+    f"frontiers cover, each frontier read there with {INTERPOLATION[PRIMARY_LOG_FVU]} between its points (never "
+    "extrapolated); paired over seeds (each seed's L1 and KL start from the same weights and see the same "
+    "batches: the paired t interval and test of the per-seed averages); Holm's correction across the "
+    "architectures. Negative favours KL."
+)
+
+
+def primary_estimand(l1: dict[int, tuple], kl: dict[int, tuple], n_grid: int = PRIMARY_GRID_POINTS,
+                     log_fvu: bool = PRIMARY_LOG_FVU) -> dict | None:
     """KL − L1 in FVU at matched L0, averaged over the L0 range every seed's L1 and KL frontier covers.
 
-    The pre-declared primary estimand of an architecture. Per seed s: read both of that seed's
-    frontiers at `n_grid` L0 values evenly spaced in log10 inside the common range (common_grid) and
-    average the differences: D_s. Then the mean of D_s over seeds, with the paired t interval and test
-    (the same seed trains L1 and KL from the same weights on the same batches). Also each grid point's
-    paired difference (secondary). None when the frontiers do not overlap (or have < 2 points).
+    The pre-declared primary estimand of an architecture (PRIMARY_ESTIMAND). Per seed s: read both of that
+    seed's frontiers at `n_grid` L0 values evenly spaced in log10 inside the covered range (stats.common_range,
+    stats.common_grid), log FVU linear in log L0 between frontier points (log_fvu=False: FVU linear in log L0,
+    which overstates FVU between the points of a convex frontier), and average the differences: D_s. Then the
+    mean of D_s over seeds, with the paired t interval and test (the same seed trains L1 and KL from the same
+    weights on the same batches). Also each grid point's paired difference over seeds (`at_grid`: the curve the
+    verdict describes). None when the frontiers do not overlap (or have < 2 points).
     """
     seeds = sorted(set(l1) & set(kl))
     fronts = [l1[s] for s in seeds] + [kl[s] for s in seeds]
     if not seeds or any(len(f[0]) < 2 for f in fronts):
         return None
-    grid = stats.common_grid([(f[0].min(), f[0].max()) for f in fronts], n=n_grid)
+    ranges = [(f[0].min(), f[0].max()) for f in fronts]
+    covered, grid = stats.common_range(ranges), stats.common_grid(ranges, n=n_grid)
     if len(grid) == 0:
         return None
-    fvu_l1 = np.array([stats.interpolate_at(l1[s][0], l1[s][1], grid) for s in seeds])
-    fvu_kl = np.array([stats.interpolate_at(kl[s][0], kl[s][1], grid) for s in seeds])
+    fvu_l1 = matched_values({s: l1[s] for s in seeds}, grid, log_y=log_fvu)
+    fvu_kl = matched_values({s: kl[s] for s in seeds}, grid, log_y=log_fvu)
     per_seed = (fvu_kl - fvu_l1).mean(axis=1)
     return {
-        "seeds": seeds, "grid": grid, "fvu_l1": fvu_l1, "fvu_kl": fvu_kl, "per_seed": per_seed,
+        "seeds": seeds, "covered": covered, "grid": grid, "log_fvu": log_fvu,
+        "fvu_l1": fvu_l1, "fvu_kl": fvu_kl, "per_seed": per_seed,
         "difference": stats.paired(fvu_kl.mean(axis=1), fvu_l1.mean(axis=1)),
         "at_grid": [stats.paired(fvu_kl[:, i], fvu_l1[:, i]) for i in range(len(grid))],
     }
 
 
-def matched_values(fronts: dict[int, tuple], grid: np.ndarray, column: int = 1) -> np.ndarray:
-    """(seeds, grid) values of one column of each seed's frontier (1: FVU, 2: the extra one), read at `grid` L0."""
-    return np.array([stats.interpolate_at(f[0], f[column], grid) for _, f in sorted(fronts.items())])
+def matched_values(fronts: dict[int, tuple], grid: np.ndarray, column: int = 1, log_y: bool = False) -> np.ndarray:
+    """(seeds, grid) values of one column of each seed's frontier (1: FVU, 2: the extra one), read at `grid` L0
+    (log_y: log values interpolated, as the primary estimand reads FVU)."""
+    return np.array([stats.interpolate_at(f[0], f[column], grid, log_y=log_y) for _, f in sorted(fronts.items())])
+
+
+def significant(d: stats.Difference) -> bool:
+    """The paired 95% interval excludes zero (unadjusted): p < 0.05."""
+    return math.isfinite(d.p) and d.p < 0.05
+
+
+def sign_runs(differences: list[float]) -> list[tuple[int, int, int]]:
+    """The maximal runs of consecutive grid points whose difference has one sign: (sign, first, last index)."""
+    runs: list[tuple[int, int, int]] = []
+    for i, d in enumerate(differences):
+        sign = int(np.sign(d))
+        if runs and runs[-1][0] == sign:
+            runs[-1] = (sign, runs[-1][1], i)
+        else:
+            runs.append((sign, i, i))
+    return runs
+
+
+def zero_crossing(x0: float, d0: float, x1: float, d1: float) -> float:
+    """The L0 where the line through (log10 x0, d0) and (log10 x1, d1) crosses zero: where the sign changes
+    between two grid points (d0 and d1 of opposite signs), on the grid's log scale."""
+    fraction = d0 / (d0 - d1)
+    return 10 ** (math.log10(x0) + fraction * (math.log10(x1) - math.log10(x0)))
+
+
+BETTER_BY_SIGN = {-1: "KL", 1: "L1"}  # the sign of KL − L1 in FVU -> the penalty that reconstructs better
+
+
+SIGNIFICANCE = "significant: unadjusted, the point's paired 95% interval excludes zero"
+
+
+def l0_text(l0: float) -> str:
+    """An L0 value to three significant digits, without an exponent: 40.4, 120, 1568."""
+    return f"{l0:.3g}" if l0 < 1000 else f"{l0:.0f}"
+
+
+def _stretch(est: dict, first: int, last: int) -> str:
+    """'L0 ≈ 40.4–46 (KL − L1 -0.0151 to -0.0176 FVU, significant at 2 of 2)' for grid points first..last."""
+    grid, points = est["grid"], est["at_grid"][first:last + 1]
+    span = f"L0 ≈ {l0_text(grid[first])}" + ("" if first == last else f"–{l0_text(grid[last])}")
+    diffs = [d.diff for d in points]
+    smallest, largest = f"{min(diffs, key=abs):+.4f}", f"{max(diffs, key=abs):+.4f}"
+    size = smallest if smallest == largest else f"{smallest} to {largest}"
+    return f"{span} (KL − L1 {size} FVU, significant at {sum(map(significant, points))} of {len(points)})"
+
+
+def curve_sentence(est: dict, threshold: float) -> str:
+    """What KL − L1 does along the grid: one sign everywhere (who is better over the whole covered range), one
+    reversal (who is better below and above the L0 where it changes sign), or several; with how many of each
+    stretch's points have a paired 95% interval excluding zero (unadjusted)."""
+    lo, hi = est["covered"]
+    where = (f"the covered range L0 ≈ {l0_text(lo)}–{l0_text(hi)} (the L0 every seed's L1 and KL frontiers reach, "
+             f"threshold {threshold:g})")
+    runs = sign_runs([d.diff for d in est["at_grid"]])
+    if len(runs) == 1:
+        sign, first, last = runs[0]
+        who = f"{BETTER_BY_SIGN[sign]} reconstructs better" if sign else "KL and L1 reconstruct equally well"
+        return (f"{who} at all {len(est['grid'])} grid points of {where}, {_stretch(est, first, last)}; "
+                f"{SIGNIFICANCE}.")
+    stretches = "; ".join(f"{BETTER_BY_SIGN[sign] + ' better' if sign else 'equal'} at {_stretch(est, first, last)}"
+                          for sign, first, last in runs)
+    if len(runs) == 2 and 0 not in (runs[0][0], runs[1][0]):
+        (below, _, last), (above, _, _) = runs
+        grid, d = est["grid"], est["at_grid"]
+        x = zero_crossing(grid[last], d[last].diff, grid[last + 1], d[last + 1].diff)
+        head = (f"the sign of KL − L1 reverses inside {where}: {BETTER_BY_SIGN[below]} reconstructs better below "
+                f"L0 ≈ {l0_text(x)}, {BETTER_BY_SIGN[above]} above")
+    else:
+        head = f"the sign of KL − L1 changes {len(runs) - 1} times inside {where}"
+    return f"{head} ({stretches}; {SIGNIFICANCE})."
+
+
+def average_sentence(est: dict, holm_p: float) -> str:
+    """The primary estimand, the mean of KL − L1 over the grid, paired over seeds, with its Holm-adjusted p; when
+    the curve changes sign, a reminder that the average weighs the stretches rather than naming a winner."""
+    d, n = est["difference"], len(est["seeds"])
+    if math.isfinite(holm_p):
+        test = f"Holm-adjusted p = {holm_p:.3g}, {'significant' if holm_p < 0.05 else 'not significant'} at 5%"
+    else:
+        test = "too few seeds for a test"
+    text = (f"Averaged over the grid (the primary estimand): KL − L1 = {d.diff:+.4f} FVU (95% CI "
+            f"[{d.ci_low:+.4f}, {d.ci_high:+.4f}], paired over {n} seeds; {test}).")
+    if len(sign_runs([g.diff for g in est["at_grid"]])) > 1:
+        text += (" The curve changes sign, so this average weighs the stretches by their share of the grid: it "
+                 "names no winner for the whole range.")
+    return text
 
 
 def verdict(arch: str, by_threshold: dict[float, dict | None], primary_threshold: float, holm_p: float) -> str:
-    """The architecture's L1-vs-KL verdict: the primary estimand at the primary threshold, and at which
-    thresholds its sign (and unadjusted significance) holds."""
+    """The architecture's L1-vs-KL verdict: the curve of KL − L1 along the grid at the primary threshold (where
+    it favours which penalty), the primary estimand (its average), and at which other thresholds the average's
+    sign (and unadjusted significance) holds."""
     primary = by_threshold.get(primary_threshold)
     if primary is None:
         return (f"{arch}: the L1 and KL frontiers do not overlap in L0 on every seed, so they cannot be "
                 "compared at matched sparsity; widen the sweep in params.yaml.")
     d = primary["difference"]
-    grid = primary["grid"]
-    winner, loser = ("KL", "L1") if d.diff < 0 else ("L1", "KL")
-    n = len(primary["seeds"])
-    significance = "significant" if holm_p < 0.05 else "not significant"
-    text = (f"{arch}: over L0 ≈ {grid[0]:.3g} to {grid[-1]:.3g} (the range every seed's L1 and KL frontiers cover, "
-            f"threshold {primary_threshold:g}), {winner} reconstructs better: KL − L1 = {d.diff:+.4f} FVU on average "
-            f"(95% CI [{d.ci_low:+.4f}, {d.ci_high:+.4f}], paired over {n} seeds; Holm-adjusted p = {holm_p:.3g}, "
-            f"{significance} at 5%).")
+    text = f"{arch}: {curve_sentence(primary, primary_threshold)} {average_sentence(primary, holm_p)}"
     same, other = [], []
     for t, est in sorted(by_threshold.items()):
         if t == primary_threshold:
@@ -213,12 +345,25 @@ def verdict(arch: str, by_threshold: dict[float, dict | None], primary_threshold
         else:
             other.append(f"{t:g} (reversed)")
     if same and not other:
-        text += f" The sign holds at every other threshold: {', '.join(same)}."
+        text += f" The average's sign holds at every other threshold: {', '.join(same)}."
     elif same:
-        text += f" The sign holds at {', '.join(same)}; not at {', '.join(other)}."
+        text += f" The average's sign holds at {', '.join(same)}; not at {', '.join(other)}."
     elif other:
         text += f" It does not hold at the other thresholds: {', '.join(other)}."
     return text
+
+
+def sensitivity_sentence(arch: str, primary: dict, alternative: dict | None) -> str:
+    """The primary estimand under the other interpolation rule, and whether its sign agrees."""
+    rule = INTERPOLATION[primary["log_fvu"]]
+    if alternative is None:
+        return f"{arch}: no sensitivity estimate (the frontiers do not overlap)."
+    d, p = alternative["difference"], primary["difference"]
+    agrees = "the same sign as" if np.sign(d.diff) == np.sign(p.diff) else "the opposite sign to"
+    return (f"{arch}, sensitivity: with {INTERPOLATION[alternative['log_fvu']]} (instead of {rule}), the average "
+            f"KL − L1 is {d.diff:+.4f} FVU (95% CI [{d.ci_low:+.4f}, {d.ci_high:+.4f}]"
+            f"{', paired ' + _p_text(d.p) if math.isfinite(d.p) else ''}): {agrees} the primary estimand "
+            f"({p.diff:+.4f}).")
 
 
 def probes_at_grid_edge(chosen: dict[str, float], grid: list[float]) -> list[str]:

@@ -15,7 +15,9 @@ With 3 seeds a t interval has 2 degrees of freedom (t = 4.30 at 95%): wide, and 
 
 Frontier comparisons ("FVU at matched L0"): each seed's runs along a penalty's strengths give points
 (L0, FVU); `pareto_front` keeps the best FVU at each sparsity, `common_grid` picks L0 values every
-frontier reaches, `interpolate_at` reads a frontier there (linear in log10 L0, never extrapolated).
+frontier reaches (inside `common_range`), `interpolate_at` reads a frontier there: never extrapolated, y linear
+in log10 L0, or log10 y linear in log10 L0 (`log_y=True`: a frontier that is straight on log-log axes, as FVU
+against L0 roughly is, is read exactly, where a convex one read linearly overstates y between its points).
 
 Zero-variance convention (`paired`): training here is bitwise reproducible, so paired differences can be
 identical across seeds. Then the difference is known exactly: the interval is [diff, diff]; a zero
@@ -204,18 +206,24 @@ def _axis(values: np.ndarray, log_x: bool, what: str) -> np.ndarray:
 
 
 def interpolate_at(
-    x: Sequence[float], y: Sequence[float], targets: float | Sequence[float], log_x: bool = True
+    x: Sequence[float], y: Sequence[float], targets: float | Sequence[float], log_x: bool = True,
+    log_y: bool = False,
 ) -> np.ndarray:
     """y read off the curve through the points (x, y) at each target x.
 
     Points are sorted by x and duplicate x values replaced by their mean y; between the two nearest points
-    that bracket a target, y is linear in log10(x) (in x when log_x=False). A target outside [min x, max x],
-    or a nan target, gives nan: never extrapolated. Returns an array shaped like `targets`.
-    Empty, mismatched or non-finite x/y, or x <= 0 with log_x: ValueError.
+    that bracket a target, y is linear in log10(x) (in x when log_x=False), or log10(y) is (log_y=True: the
+    two points' y combined geometrically, so halfway between (10, 0.4) and (1000, 0.1) in log x gives 0.2,
+    not 0.25). A target outside [min x, max x], or a nan target, gives nan: never extrapolated. Returns an
+    array shaped like `targets`. Empty, mismatched or non-finite x/y, x <= 0 with log_x or y <= 0 with log_y:
+    ValueError. (With log_y, duplicate x values are averaged on the log scale: their geometric mean.)
     """
     xs, ys = _sample(x, "x"), _sample(y, "y")
     if xs.shape != ys.shape:
         raise ValueError(f"x and y must have the same length, got {xs.size} and {ys.size}")
+    if log_y and (ys <= 0).any():
+        raise ValueError(f"y must be positive to interpolate log y (log_y=True), got {ys.tolist()}")
+    ys = np.log10(ys) if log_y else ys
     ux, inverse = np.unique(xs, return_inverse=True)  # sorted unique x
     uy = np.bincount(inverse, weights=ys) / np.bincount(inverse)
     tx = np.asarray(targets, dtype=float)
@@ -223,19 +231,13 @@ def interpolate_at(
     inside = (tx >= ux[0]) & (tx <= ux[-1])  # False for nan targets
     grid = _axis(ux, log_x, "x")
     out[inside] = np.interp(_axis(tx[inside], log_x, "targets"), grid, uy)
-    return out
+    return 10**out if log_y else out
 
 
-def common_grid(ranges: Sequence[tuple[float, float]], n: int = 3) -> np.ndarray:
-    """n x values (e.g. L0) that every variant's frontier covers, evenly spaced in log10 inside the overlap.
-
-    The overlap is [max lo, min hi] of the (lo, hi) ranges. Its log10 span is cut into n + 1 equal steps and
-    the n interior cut points are returned (n = 3: the 25%, 50% and 75% points), so no point sits on an end
-    where a frontier has only one run. Empty or single-point overlap: an empty array.
-    ValueError for no ranges, n < 1, lo > hi, or lo <= 0.
+def common_range(ranges: Sequence[tuple[float, float]]) -> tuple[float, float] | None:
+    """The x range every variant covers: [max lo, min hi] of the (lo, hi) ranges; None when it is empty or a
+    single point. ValueError for no ranges, lo > hi, non-finite or lo <= 0 (the grid inside is spaced in log10).
     """
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
     if len(ranges) == 0:
         raise ValueError("ranges is empty: need one (lo, hi) per variant")
     for lo, hi in ranges:
@@ -244,7 +246,22 @@ def common_grid(ranges: Sequence[tuple[float, float]], n: int = 3) -> np.ndarray
         if lo <= 0:
             raise ValueError(f"ranges must be positive for log spacing, got lo = {lo}")
     lo, hi = max(r[0] for r in ranges), min(r[1] for r in ranges)
-    if lo >= hi:
+    return (float(lo), float(hi)) if lo < hi else None
+
+
+def common_grid(ranges: Sequence[tuple[float, float]], n: int = 3) -> np.ndarray:
+    """n x values (e.g. L0) that every variant's frontier covers, evenly spaced in log10 inside the overlap.
+
+    The overlap is `common_range(ranges)`. Its log10 span is cut into n + 1 equal steps and the n interior
+    cut points are returned (n = 3: the 25%, 50% and 75% points), so no point sits on an end where a frontier
+    has only one run. Empty or single-point overlap: an empty array.
+    ValueError for no ranges, n < 1, lo > hi, or lo <= 0.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    covered = common_range(ranges)
+    if covered is None:
         return np.empty(0)
+    lo, hi = covered
     fractions = np.arange(1, n + 1) / (n + 1)
     return 10 ** (math.log10(lo) + fractions * (math.log10(hi) - math.log10(lo)))

@@ -29,8 +29,8 @@ METRIC_DEFINITIONS = """\
 | MSE/pixel, PSNR dB | mean squared error per pixel of the truncated code's reconstruction, pixels in [0, 1]; 10·log₁₀(1 / MSE) |
 | L0 | mean number of active code entries per test image; active means activation > {threshold} (conv: every channel × position entry counts) |
 | code size | code entries per image (linear: hidden units; conv: channels × 7 × 7) |
-| dead | fraction of code units (conv: channels) never active on any test image |
-| always on | fraction of units active on more than {always_pct:g}% of test images. (Earlier versions counted "dense" units above 10%: at L0 ≈ 43 of 256 the average unit must fire on ~17% of images, so that marked even usage as a fault.) |
+| dead | code units (conv: channels) never active on any test image, counted on each seed ("0, 1, 0 of 32 channels": seeds in order); `dead_fraction` in the metrics files |
+| always on | units (conv: channels) active on more than {always_pct:g}% of test images, counted like dead ones. (Earlier versions counted "dense" units above 10%: at L0 ≈ 43 of 256 the average unit must fire on ~17% of images, so that marked even usage as a fault.) |
 | mean act. | mean code activation over test images and entries |
 | ρ̂ⱼ, mean \\|ρ̂ − ρ\\| / ρ | KL only: unit j's firing probability, the mean of sigmoid(uⱼ) (= zⱼ / scale) over test images (conv: and positions), and the mean over units of its distance to the target ρ, relative to ρ. "Reaches its target": ≤ 0.1 |
 | saturated | KL only: fraction of code entries with sigmoid(u) > 0.99, where the code is capped at its scale |
@@ -39,18 +39,28 @@ METRIC_DEFINITIONS = """\
 | converged | the training objective's mean over the last 10% of steps moved by less than {relative_pct:g}% of itself from its mean over the 10% before, or by less than {fvu_tol:g} in FVU units (see *Convergence*) |
 
 Statistics: "mean [lo, hi]" is the mean over seeds and the 95% interval of the mean from Student's t with n − 1
-degrees of freedom, computed where the metric's bounds are respected: on logits for fractions (dead, always on,
-probe accuracy), on logs for FVU and MSE, then mapped back (a value on a bound is moved half a unit of resolution
-inside first). With 3 seeds a t interval has 2 degrees of freedom (t = 4.30): intervals are wide, and a
+degrees of freedom, computed where the metric's bounds are respected: on logits for fractions (probe accuracy),
+on logs for FVU and MSE, then mapped back (a value on a bound is moved half a unit of resolution inside first).
+Dead and always-on units are counts per seed, without an interval: a conv code has 32 channels, one of them 3.1%. With 3 seeds a t interval has 2 degrees of freedom (t = 4.30): intervals are wide, and a
 difference can be real yet not significant. Differences KL − L1 are **paired** by seed (the same seed gives L1
 and KL the same initial weights and batches), with the paired t interval and test.
 """
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    from ..reporting import markdown_table
+
+    return markdown_table(header, rows)
+
+
+def _cell(v: dict, key: str, summary) -> str:
+    """A variant's entry for one metric in a table: per-seed counts for dead and always-on units
+    (reporting.UNIT_COUNTS), else `summary(stats, format)` of its seeds, or '–' where it has no such metric."""
+    from ..reporting import METRICS, UNIT_COUNTS, unit_counts
+
+    if key in UNIT_COUNTS:
+        return unit_counts([s["metrics"] for s in v["seeds"]], key, v["arch"])
+    return summary(v["stats"][key], METRICS[key][1]) if key in v["stats"] else "–"
 
 
 def _check(ok: bool) -> str:
@@ -85,7 +95,8 @@ def _load_variants(eval_dir: Path, frontier_dir: Path, log_dir: Path) -> dict[st
 
 
 def analyse(variants: dict, thresholds: list[float], primary_threshold: float, pca_fvu) -> dict:
-    """Per architecture: each penalty's per-seed frontiers at every threshold, the primary estimand at each, Holm."""
+    """Per architecture: each penalty's per-seed frontiers at every threshold, the primary estimand at each, Holm,
+    and at the primary threshold the estimand under the other interpolation rule (the sensitivity)."""
     import numpy as np
 
     from .. import reporting, stats
@@ -107,10 +118,15 @@ def analyse(variants: dict, thresholds: list[float], primary_threshold: float, p
             k = np.arange(1, len(pca_fvu) + 1)
             extra["pca"] = np.interp(np.log10(grid), np.log10(k), pca_fvu)
             if "topk" in pts:
-                extra["topk"] = reporting.matched_values(fronts[primary_threshold]["topk"], grid)
+                extra["topk"] = reporting.matched_values(fronts[primary_threshold]["topk"], grid,
+                                                         log_y=primary["log_fvu"])
             probe = {p: reporting.matched_values(fronts[primary_threshold][p], grid, column=2) for p in ("l1", "kl")}
             extra["probe"] = probe
             extra["probe_difference"] = [stats.paired(probe["kl"][:, i], probe["l1"][:, i]) for i in range(len(grid))]
+            other_rule = reporting.primary_estimand(fronts[primary_threshold]["l1"], fronts[primary_threshold]["kl"],
+                                                    log_fvu=not primary["log_fvu"])
+            extra["sensitivity"] = other_rule
+            extra["sensitivity_sentence"] = reporting.sensitivity_sentence(arch, primary, other_rule)
         results[arch] = {"points": pts, "fronts": fronts, "estimands": estimands, "capped": capped, **extra}
     archs = list(results)
     p_primary = [results[a]["estimands"][primary_threshold]["difference"].p
@@ -128,6 +144,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
 
     from .. import plots, reporting
     from ..data import read_manifest
+    from . import report_verdict
     from ..io import read_json, staged_dir, write_json
     from ..provenance import git_commit
     from ..reporting import METRICS, mean_ci
@@ -159,9 +176,8 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         for penalty, limit in (("none", 0.02), ("l1", 0.10), ("kl", 0.10)):
             v = variants.get(f"{arch}-{penalty}")
             if v:
-                dead = max(s["metrics"]["dead_fraction"] for s in v["seeds"])
-                checks.append((dead <= limit, f"{arch}-{penalty}: dead fraction ≤ {limit:.0%} on every seed (largest "
-                                              f"{dead:.3f})"))
+                checks.append(reporting.dead_unit_check(f"{arch}-{penalty}", arch, [s["metrics"] for s in v["seeds"]],
+                                                        limit))
     if "linear-none" in variants:
         half = params.model.linear.hidden // 2
         fvu_none = variants["linear-none"]["stats"]["fvu"].mean
@@ -191,6 +207,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             grids = {t: (est["grid"] if est else None) for t, est in r["estimands"].items()}
             plots.save(plots.frontiers(arch, thresholds, r["points"], pca_fvu, r["fronts"], grids),
                        figures / f"frontier-{arch}.png")
+        report_verdict.save_figures(results, theta, figures)
         plots.save(plots.reconstruction_grid({n: v["arrays"] for n, v in variants.items()}), figures / "reconstructions.png")
         for name, v in variants.items():
             plots.save(plots.feature_grid(v["arrays"]["features"], v["arrays"]["firing_frequency"], name),
@@ -234,30 +251,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             "comparison sentence below is computed from those files.\n"
         )
 
-        md.append("## Verdict\n")
-        md.append("\n".join(f"- {r['verdict']}" for r in results.values()) + "\n")
-        md.append(
-            "The primary estimand, declared before looking at the results, one per architecture: the difference "
-            "KL − L1 in FVU of the truncated code, averaged over the L0 range that every seed's L1 and KL frontiers "
-            f"cover (9 points evenly spaced in log L0), at the activity threshold {theta:g}; paired over seeds (each seed's "
-            "L1 and KL start from the same weights and see the same batches); Holm's correction across the "
-            f"{len(results)} architectures. Everything else in this report is secondary: no correction, read as "
-            "description. Negative favours KL.\n"
-        )
-        rows = []
-        for arch, r in results.items():
-            for t in thresholds:
-                est = r["estimands"][t]
-                if est is None:
-                    rows.append([arch, f"{t:g}", "no overlap", "–", "–", "–", "–"])
-                    continue
-                d = est["difference"]
-                rows.append([arch + (" (primary)" if t == theta else ""), f"{t:g}",
-                             f"{est['grid'][0]:.3g} – {est['grid'][-1]:.3g}", f"{d.diff:+.4f}",
-                             f"[{d.ci_low:+.4f}, {d.ci_high:+.4f}]", reporting.p_value(d.p),
-                             reporting.p_value(r["holm_p"]) if t == theta else "–"])
-        md.append(_table(["architecture", "threshold", "L0 range", "KL − L1 (FVU)", "95% CI", "paired p",
-                          "Holm p"], rows))
+        md.append(report_verdict.verdict_section(results, thresholds, theta))
 
         md.append("## Checks\n")
         md.append("\n".join(f"- {_check(ok)} {text}" for ok, text in checks) + "\n")
@@ -317,18 +311,17 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                 continue
             rows = []
             for i, l0 in enumerate(est["grid"]):
-                d = est["at_grid"][i]
-                rows.append([f"{l0:.3g}", f"{est['fvu_l1'][:, i].mean():.4f}", f"{est['fvu_kl'][:, i].mean():.4f}",
-                             f"{d.diff:+.4f} [{d.ci_low:+.4f}, {d.ci_high:+.4f}]",
+                rows.append([reporting.l0_text(l0), f"{est['fvu_l1'][:, i].mean():.4f}",
+                             f"{est['fvu_kl'][:, i].mean():.4f}",
                              f"{np.nanmean(r['topk'][:, i]):.4f}" if "topk" in r else "–", f"{r['pca'][i]:.4f}"])
             md.append(f"Secondary: the frontiers read at each L0 of the grid (threshold {theta:g}; means over seeds; "
-                      "KL − L1 paired, 95% CI).\n")
-            md.append(_table(["L0", "FVU L1", "FVU KL", "KL − L1 [95% CI]", "FVU TopK", "FVU PCA (k = L0)"], rows))
+                      f"{reporting.INTERPOLATION[est['log_fvu']]}; KL − L1 with its intervals: *Verdict*).\n")
+            md.append(_table(["L0", "FVU L1", "FVU KL", "FVU TopK", "FVU PCA (k = L0)"], rows))
             if r["capped"] is not None:
                 d = r["capped"]["difference"]
                 md.append(f"KL with the sigmoid cap (code scale 1 only) against L1, same definition: KL − L1 = "
-                          f"{d.diff:+.4f} FVU [{d.ci_low:+.4f}, {d.ci_high:+.4f}] over L0 ≈ "
-                          f"{r['capped']['grid'][0]:.3g} to {r['capped']['grid'][-1]:.3g} (secondary).\n")
+                          f"{d.diff:+.4f} FVU [{d.ci_low:+.4f}, {d.ci_high:+.4f}] over the covered range L0 ≈ "
+                          + "–".join(map(reporting.l0_text, r["capped"]["covered"])) + " (secondary).\n")
 
         md.append("## Recipe ablation\n")
         md.append(
@@ -336,7 +329,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             "part in turn, and with none of them (the recipe before: raw inputs, independent "
             "initialisation, the full decoder gradient, constant learning rate, full penalty from the first step). "
             "Test FVU (truncated code), "
-            "L0 and dead fraction; ✗ marks a run that did not converge.\n"
+            "L0 and dead units (of all units; conv: channels); ✗ marks a run that did not converge.\n"
         )
         for arch, abl in ablations.items():
             md.append(f"### {arch}\n")
@@ -349,7 +342,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                 for n in names:
                     m = by[(rec, n)]["metrics"]
                     mark = "" if by[(rec, n)]["convergence"]["converged"] else " ✗"
-                    row.append(f"{m['dead_fraction']:.3f} / {m['fvu']:.4f} / {m['l0']:.1f}{mark}")
+                    row.append(f"{m['dead_units']}/{m['code_units']} / {m['fvu']:.4f} / {m['l0']:.1f}{mark}")
                 rows.append(row)
             md.append(_table(["recipe"] + [f"{n}: dead / FVU / L0" for n in names], rows))
 
@@ -380,8 +373,8 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             md.append("![rho hat](figures/rho-hat.png)\n")
 
         md.append("## Every variant at its default setting (test set, mean [95% CI] over seeds)\n")
-        rows = [[name] + [mean_ci(v["stats"][k], METRICS[k][1]) if k in v["stats"] else "–" for k in MAIN_COLUMNS]
-                for name, v in variants.items()]
+        md.append("Dead and always-on units: the count on each seed, in seed order.\n")
+        rows = [[name] + [_cell(v, k, mean_ci) for k in MAIN_COLUMNS] for name, v in variants.items()]
         md.append(_table(["variant"] + [METRICS[k][0] for k in MAIN_COLUMNS], rows))
         for arch in archs:
             if f"{arch}-l1" in variants and f"{arch}-kl" in variants:
@@ -504,9 +497,9 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                                             probe_images=(f"the first {params.probe.max_samples:,} training images"
                                                           if params.probe.max_samples else "every training image")))
         md.append("## Appendix: every metric at the default settings (mean; sd; 95% CI)\n")
+        md.append("Dead and always-on units: the count on each seed, in seed order.\n")
         keys = [k for k in METRICS if any(k in v["stats"] for v in variants.values())]
-        rows = [[METRICS[k][0]] + [reporting.full_summary(v["stats"][k], METRICS[k][1]) if k in v["stats"] else "–"
-                                   for v in variants.values()] for k in keys]
+        rows = [[METRICS[k][0]] + [_cell(v, k, reporting.full_summary) for v in variants.values()] for k in keys]
         md.append(_table(["metric"] + list(variants), rows))
 
         first = next(iter(variants.values()))["seeds"][0]
@@ -535,12 +528,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         (out / "report.md").write_text(text)
         (out / "report.html").write_text(reporting.markdown_to_html(text, out, title))
 
-        def estimand_json(est):
-            if est is None:
-                return None
-            return {"l0_range": [float(est["grid"][0]), float(est["grid"][-1])], "seeds": est["seeds"],
-                    "per_seed": est["per_seed"].tolist(), **est["difference"].__dict__}
-
+        estimand_json = report_verdict.estimand_json
         write_json(out / "summary.json", {
             "dataset": dataset, "data_digest": manifest["digest"], "params_sha256": params_sha, "git_commits": commits,
             "smoke": params.smoke,
@@ -549,6 +537,8 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                         for a, r in results.items()},
             "by_threshold": {a: {f"{t:g}": estimand_json(est) for t, est in r["estimands"].items()}
                              for a, r in results.items()},
+            "sensitivity": {a: {"threshold": theta, **(estimand_json(r.get("sensitivity")) or {})}
+                            for a, r in results.items()},
             "checks": [{"ok": bool(ok), "check": text} for ok, text in checks],
             "verdicts": {a: r["verdict"] for a, r in results.items()},
         })
