@@ -42,7 +42,6 @@ machine and the versions of torch and sae-lens. No MLflow, no DVC outputs: a che
 from __future__ import annotations
 
 import argparse
-import bisect
 import json
 import math
 import sys
@@ -56,17 +55,11 @@ TOLERANCE = 0.02  # done: ours at most 2% above SAELens's FVU at every matched L
 
 def interpolate_log_log(points: list[tuple[float, float]], l0: float) -> float | None:
     """FVU at `l0` on the frontier `points` [(L0, FVU)], linear in log FVU against log L0 between the two
-    neighbouring points; None outside the points' L0 range (no extrapolation)."""
-    points = sorted(points)
-    xs = [math.log(p[0]) for p in points]
-    x = math.log(l0)
-    if not points or x < xs[0] or x > xs[-1]:
-        return None
-    i = min(bisect.bisect_left(xs, x), len(xs) - 1)
-    if xs[i] == x:
-        return points[i][1]
-    (x0, y0), (x1, y1) = (xs[i - 1], math.log(points[i - 1][1])), (xs[i], math.log(points[i][1]))
-    return math.exp(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+    neighbouring points (the report's rule, stats.interpolate_at); None outside the points' L0 range."""
+    from sae_mnist.stats import interpolate_at
+
+    value = float(interpolate_at([p[0] for p in points], [p[1] for p in points], l0, log_y=True))
+    return None if math.isnan(value) else value
 
 
 def matched_comparison(ours: list[tuple[float, float]], theirs: list[tuple[float, float]]) -> dict:

@@ -19,8 +19,8 @@ def test_interpolation_is_linear_in_log_log():
     # Between (10, 0.2) and (40, 0.05): L0 20 is halfway in log L0, so log FVU is halfway: sqrt(0.2 * 0.05) = 0.1.
     frontier = [(40.0, 0.05), (10.0, 0.2), (80.0, 0.03)]
     assert reference_sae.interpolate_log_log(frontier, 20.0) == pytest.approx(0.1)
-    assert reference_sae.interpolate_log_log(frontier, 40.0) == 0.05
-    assert reference_sae.interpolate_log_log(frontier, 10.0) == 0.2
+    assert reference_sae.interpolate_log_log(frontier, 40.0) == pytest.approx(0.05)  # on a point: that point
+    assert reference_sae.interpolate_log_log(frontier, 10.0) == pytest.approx(0.2)
     assert reference_sae.interpolate_log_log(frontier, 9.0) is None
     assert reference_sae.interpolate_log_log(frontier, 81.0) is None
 
