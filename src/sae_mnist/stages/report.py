@@ -63,6 +63,14 @@ def _cell(v: dict, key: str, summary) -> str:
     return summary(v["stats"][key], METRICS[key][1]) if key in v["stats"] else "–"
 
 
+def _mean_where_reached(values) -> str:
+    """The mean over the seeds whose frontier reaches this L0 (nan where it does not), or "–" where none does."""
+    import numpy as np
+
+    reached = values[~np.isnan(values)]
+    return f"{reached.mean():.4f}" if reached.size else "–"
+
+
 def _check(ok: bool) -> str:
     return "✓" if ok else "✗"
 
@@ -313,7 +321,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             for i, l0 in enumerate(est["grid"]):
                 rows.append([reporting.l0_text(l0), f"{est['fvu_l1'][:, i].mean():.4f}",
                              f"{est['fvu_kl'][:, i].mean():.4f}",
-                             f"{np.nanmean(r['topk'][:, i]):.4f}" if "topk" in r else "–", f"{r['pca'][i]:.4f}"])
+                             _mean_where_reached(r["topk"][:, i]) if "topk" in r else "–", f"{r['pca'][i]:.4f}"])
             md.append(f"Secondary: the frontiers read at each L0 of the grid (threshold {theta:g}; means over seeds; "
                       f"{reporting.INTERPOLATION[est['log_fvu']]}; KL − L1 with its intervals: *Verdict*).\n")
             md.append(_table(["L0", "FVU L1", "FVU KL", "FVU TopK", "FVU PCA (k = L0)"], rows))
