@@ -47,12 +47,6 @@ and KL the same initial weights and batches), with the paired t interval and tes
 """
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    from ..reporting import markdown_table
-
-    return markdown_table(header, rows)
-
-
 def _cell(v: dict, key: str, summary) -> str:
     """A variant's entry for one metric in a table: per-seed counts for dead and always-on units
     (reporting.UNIT_COUNTS), else `summary(stats, format)` of its seeds, or '–' where it has no such metric."""
@@ -286,7 +280,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         )
         frontier_sizes = {n: len({json.dumps(pt['setting'], sort_keys=True) for pt in v['frontier']['points']})
                           for n, v in variants.items()}
-        md.append(_table(
+        md.append(reporting.markdown_table(
             ["penalty", "code activation", "loss term", "default setting (per arch)", "frontier settings (per arch)"],
             [["none", "ReLU", "– (unpenalised reference)", "–", "1"],
              ["L1", "ReLU", "λ · mean over images of Σⱼ\\|zⱼ\\|",
@@ -324,7 +318,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                              _mean_where_reached(r["topk"][:, i]) if "topk" in r else "–", f"{r['pca'][i]:.4f}"])
             md.append(f"Secondary: the frontiers read at each L0 of the grid (threshold {theta:g}; means over seeds; "
                       f"{reporting.INTERPOLATION[est['log_fvu']]}; KL − L1 with its intervals: *Verdict*).\n")
-            md.append(_table(["L0", "FVU L1", "FVU KL", "FVU TopK", "FVU PCA (k = L0)"], rows))
+            md.append(reporting.markdown_table(["L0", "FVU L1", "FVU KL", "FVU TopK", "FVU PCA (k = L0)"], rows))
             if r["capped"] is not None:
                 d = r["capped"]["difference"]
                 md.append(f"KL with the sigmoid cap (code scale 1 only) against L1, same definition: KL − L1 = "
@@ -352,7 +346,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                     mark = "" if by[(rec, n)]["convergence"]["converged"] else " ✗"
                     row.append(f"{m['dead_units']}/{m['code_units']} / {m['fvu']:.4f} / {m['l0']:.1f}{mark}")
                 rows.append(row)
-            md.append(_table(["recipe"] + [f"{n}: dead / FVU / L0" for n in names], rows))
+            md.append(reporting.markdown_table(["recipe"] + [f"{n}: dead / FVU / L0" for n in names], rows))
 
         md.append("## KL on equal terms\n")
         md.append(
@@ -372,7 +366,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                      f"{np.mean([m['rho_hat_relative_error'] for m in ms]):.3f}",
                      f"{min(m['fvu'] for m in ms):.4f}", f"{np.mean([m['fvu_untruncated'] for m in ms]):.4f}"]
                     for s, ms in sorted(by_scale.items())]
-            md.append(_table(["arch", "scale s", "saturated (σ > 0.99)", "mean \\|ρ̂ − ρ\\|/ρ", "best FVU",
+            md.append(reporting.markdown_table(["arch", "scale s", "saturated (σ > 0.99)", "mean \\|ρ̂ − ρ\\|/ρ", "best FVU",
                               "mean FVU untruncated"], rows))
         if kl_names:
             md.append("At the default setting: " + "; ".join(
@@ -383,7 +377,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         md.append("## Every variant at its default setting (test set, mean [95% CI] over seeds)\n")
         md.append("Dead and always-on units: the count on each seed, in seed order.\n")
         rows = [[name] + [_cell(v, k, mean_ci) for k in MAIN_COLUMNS] for name, v in variants.items()]
-        md.append(_table(["variant"] + [METRICS[k][0] for k in MAIN_COLUMNS], rows))
+        md.append(reporting.markdown_table(["variant"] + [METRICS[k][0] for k in MAIN_COLUMNS], rows))
         for arch in archs:
             if f"{arch}-l1" in variants and f"{arch}-kl" in variants:
                 comparisons = reporting.compare_seeds(variants[f"{arch}-l1"]["seeds"], variants[f"{arch}-kl"]["seeds"])
@@ -407,7 +401,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                   "(`benchmarks/convergence_budget.json`). Per variant: runs converged (all settings × seeds), the "
                   "largest relative change over the last tenth, and the largest in FVU units: how much reconstruction "
                   "an unconverged run may still have to gain, roughly, at this learning rate.\n")
-        md.append(_table(["variant", "converged", "largest relative change in the last tenth",
+        md.append(reporting.markdown_table(["variant", "converged", "largest relative change in the last tenth",
                           "largest change in FVU units"], rows))
         for arch in archs:
             md.append(f"![{arch} loss curves](figures/loss-{arch}.png)\n")
@@ -424,7 +418,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                 t = run["training"]
                 rows.append([arch, str(run["seed"]), str(t["stack_size"]), f"{t['train_wall_time_s']:.0f}",
                              f"{t['train_samples_per_s']:.0f}"])
-        md.append(_table(["stack", "seed", "models", "wall time (s)", "images/s per model"], rows))
+        md.append(reporting.markdown_table(["stack", "seed", "models", "wall time (s)", "images/s per model"], rows))
 
         md.append("## Linear probes\n")
         md.append("Logistic regression on each variant's codes of the training images, test accuracy (definition "
@@ -438,7 +432,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             rows.append([f"untrained {arch} encoder, same width (control)", mean_ci(s, ".4f"), f"{runs[0]['probe_C']:g}"])
         rows.append([f"{baselines['published'][0]['representation']} (published)",
                      f"≈ {baselines['published'][0]['accuracy']:.3f}", "–"])
-        md.append(_table(["representation", "test accuracy", "C"], rows))
+        md.append(reporting.markdown_table(["representation", "test accuracy", "C"], rows))
         for arch, r in results.items():
             if "probe" not in r:
                 continue
@@ -447,7 +441,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                      f"{d.diff:+.4f} [{d.ci_low:+.4f}, {d.ci_high:+.4f}]"]
                     for i, (l0, d) in enumerate(zip(est["grid"], r["probe_difference"]))]
             md.append(f"{arch}: probe accuracy along the frontiers at matched L0 (interpolated like FVU; secondary):\n")
-            md.append(_table(["L0", "probe L1", "probe KL", "KL − L1 [95% CI]"], rows))
+            md.append(reporting.markdown_table(["L0", "probe L1", "probe KL", "KL − L1 [95% CI]"], rows))
         unconverged = sorted({pt["name"] for v in variants.values() for pt in v["frontier"]["points"]
                               if pt["metrics"]["probe_converged"] != 1.0})
         md.append(f"lbfgs converged on every probe ({len(probes_ok)}).\n" if not unconverged else
@@ -479,7 +473,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                              f"{np.mean([m['metrics']['fvu'] for m in ms]):.4f}",
                              f"{sum(m['convergence']['converged'] for m in ms)} / {len(ms)}",
                              f"{sum(m['metrics']['probe_converged'] == 1.0 for m in ms)} / {len(ms)}"])
-            md.append(_table(["wide model", "probe accuracy", "L0", "FVU", "converged", "probe converged"], rows))
+            md.append(reporting.markdown_table(["wide model", "probe accuracy", "L0", "FVU", "converged", "probe converged"], rows))
 
         md.append("## Features\n")
         md.append("Firing frequency of every code unit (conv: channel active anywhere on the image), log scale; dead "
@@ -508,7 +502,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         md.append("Dead and always-on units: the count on each seed, in seed order.\n")
         keys = [k for k in METRICS if any(k in v["stats"] for v in variants.values())]
         rows = [[METRICS[k][0]] + [_cell(v, k, reporting.full_summary) for v in variants.values()] for k in keys]
-        md.append(_table(["metric"] + list(variants), rows))
+        md.append(reporting.markdown_table(["metric"] + list(variants), rows))
 
         first = next(iter(variants.values()))["seeds"][0]
         env = first["training"]["environment"]
