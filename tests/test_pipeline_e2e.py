@@ -35,10 +35,11 @@ def tiny(params: dict) -> None:
     params["train"].update(epochs=EPOCHS, max_samples=600, threads=1)
     params["model"]["linear"]["hidden"] = 32
     params["model"]["conv"]["channels"] = 4
-    for arch in ("linear", "conv"):  # one extra lam, rho, scale and k: 1 + 2 + 5 + 2 models per stack
+    params["sweep"]["l0_range"] = {"linear": [1, 100000], "conv": [1, 100000]}  # tiny models: the covered range
+    for arch in ("linear", "conv"):  # one extra lam, rho at each of two scales, one k: 1 + 2 + 3 + 2 models per stack
         params["sweep"]["l1"][arch] = {"lam": [params["penalty"]["l1"][arch]["lam"] * 4]}
         kl = params["penalty"]["kl"][arch]
-        params["sweep"]["kl"][arch] = {"beta": [kl["beta"] * 4], "rho": [kl["rho"] / 2], "scale": [1.0]}
+        params["sweep"]["kl"][arch] = {"beta": kl["beta"] * 4, "rho_at_scale": {kl["scale"]: [kl["rho"] / 2], 1.0: [kl["rho"]]}}
         params["penalty"]["topk"][arch] = {"k": 8}
         params["sweep"]["topk"][arch] = {"k": [4]}
     params["wide"]["hidden"] = 48

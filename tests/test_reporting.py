@@ -77,6 +77,22 @@ def test_primary_estimand_reads_log_fvu_and_gives_each_grid_point_a_paired_inter
     assert old["fvu_l1"][0, 0] == pytest.approx(0.125) and old["difference"].diff == pytest.approx(0.025)
 
 
+def test_primary_estimand_reads_the_declared_range_inside_the_covered_one():
+    # The same straight log-log frontiers as above cover [10, 1000]; declared [20, 80]: n_grid = 1 reads the log
+    # midpoint sqrt(20 * 80) = 40, where L1 = 0.2 * (40 / 10) ** log(0.05 / 0.2) / log(100) = 0.2 * 4 ** -0.30103
+    # = 0.2 * exp(-0.30103 * ln 4) = 0.131763. A declared range wider than the covered one is clipped to it: [5, 100] -> [10, 100], midpoint
+    # sqrt(1000) = 31.62.
+    l1 = {s: front([10, 1000], [0.2, 0.05]) for s in (0, 1)}
+    kl = {s: front([10, 1000], [0.2 * k, 0.05 * k]) for s, k in ((0, 1.1), (1, 1.2))}
+    est = reporting.primary_estimand(l1, kl, n_grid=1, l0_range=(20, 80))
+    assert est["covered"] == (20.0, 80.0) and est["grid"] == pytest.approx([40.0])
+    assert est["fvu_l1"][:, 0] == pytest.approx([0.131763, 0.131763], abs=1e-6)
+    assert est["difference"].diff == pytest.approx(0.15 * 0.131763, abs=1e-6)  # mean of k - 1 = 0.1, 0.2
+    clipped = reporting.primary_estimand(l1, kl, n_grid=1, l0_range=(5, 100))
+    assert clipped["covered"] == (10.0, 100.0) and clipped["grid"] == pytest.approx([10**1.5])
+    assert reporting.primary_estimand(l1, kl, l0_range=(2000, 3000)) is None  # no overlap with the frontiers
+
+
 def test_primary_estimand_needs_overlapping_frontiers_on_every_seed():
     l1 = {0: front([1, 5], [0.5, 0.3])}
     kl = {0: front([10, 50], [0.4, 0.2])}
@@ -195,3 +211,18 @@ def test_unit_counts_and_the_dead_unit_check_count_whole_units():
     linear = [{"code_units": 256, "dead_units": d} for d in (5, 6)]
     ok, text = reporting.dead_unit_check("linear-none", "linear", linear, 0.02)
     assert not ok and text.startswith("linear-none: at most 5 dead units of 256 on every seed (2% of 256; dead per")
+
+
+def test_placement_puts_each_setting_by_its_mean_l0_over_seeds():
+    def point(lam, seed, l0):
+        return {"setting": {"lam": lam}, "seed": seed, "metrics": {"l0_at_0.1": l0, "l0_at_0.2": l0 / 2}}
+
+    # lam 0.1: L0 14 and 18 -> 16, inside [15, 150]; lam 1: 10 and 12 -> 11, below; lam 0.01: 150 on the bound.
+    points = [point(0.1, 0, 14), point(1.0, 0, 10), point(0.01, 0, 150),
+              point(0.1, 1, 18), point(1.0, 1, 12), point(0.01, 1, 150)]
+    rows = reporting.placement(points, 0.1, (15, 150))
+    assert [(r["setting"]["lam"], r["l0"], r["where"]) for r in rows] == [
+        (0.1, 16.0, "inside"), (1.0, 11.0, "below"), (0.01, 150.0, "inside")]
+    assert reporting.placement_counts(rows) == {"below": 1, "inside": 2, "above": 0}
+    at_02 = reporting.placement(points, 0.2, (15, 150))  # the threshold asked for: L0 halves
+    assert [r["where"] for r in at_02] == ["below", "below", "inside"]

@@ -117,12 +117,15 @@ class L1Sweep(_Strict):
 
 
 class KLSweep(_Strict):
-    beta: list[Strength] = Field(default_factory=list)  # each at the default rho and scale
-    rho: list[Fraction] = Field(default_factory=list)  # the default rho and these, at every scale, at rho_beta
-    scale: list[Annotated[float, Field(gt=0)]] = Field(default_factory=list)  # code scales besides the default
-    rho_beta: Strength | None = None  # the beta of the rho x scale grid (null: the default beta)
+    beta: Strength  # the beta of every listed point (the default keeps its own)
+    rho_at_scale: dict[Annotated[float, Field(gt=0)], list[Fraction]] = Field(min_length=1)  # code scale -> rho values
 
-    _distinct_values = field_validator("beta", "rho", "scale")(_distinct)
+    @field_validator("rho_at_scale")
+    @classmethod
+    def _distinct_rho(cls, grid: dict) -> dict:
+        for values in grid.values():
+            _distinct(values)
+        return grid
 
 
 class TopKSweep(_Strict):
@@ -146,9 +149,27 @@ class TopKSweepByArch(_Strict):
     conv: TopKSweep
 
 
+class L0Range(_Strict):
+    """The L0 range the L1-against-KL verdict is read over (the primary estimand's grid lies inside it)."""
+
+    linear: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
+    conv: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
+
+    @field_validator("linear", "conv")
+    @classmethod
+    def _increasing(cls, bounds: tuple[float, float]) -> tuple[float, float]:
+        if not bounds[0] < bounds[1]:
+            raise ValueError(f"the lower L0 bound must be below the upper one, got {list(bounds)}")
+        return bounds
+
+    def of(self, arch: str) -> tuple[float, float]:
+        return getattr(self, arch)
+
+
 class SweepParams(_Strict):
     """The matched-sparsity frontier: settings besides the defaults, every one trained on every seed."""
 
+    l0_range: L0Range
     l1: L1SweepByArch
     kl: KLSweepByArch
     topk: TopKSweepByArch
@@ -163,10 +184,7 @@ class SweepParams(_Strict):
         elif penalty == "topk":
             settings = [TopKParams(k=v) for v in grid.k]
         else:
-            settings = [KLParams(beta=v, rho=default.rho, scale=default.scale) for v in grid.beta]
-            beta = default.beta if grid.rho_beta is None else grid.rho_beta
-            settings += [KLParams(beta=beta, rho=r, scale=s)
-                         for s in [default.scale, *grid.scale] for r in [default.rho, *grid.rho]]
+            settings = [KLParams(beta=grid.beta, rho=r, scale=s) for s, rhos in grid.rho_at_scale.items() for r in rhos]
         unique = [default]
         for s in settings:
             if s not in unique:

@@ -46,9 +46,11 @@ def quick(params: dict) -> None:
         lam = params["penalty"]["l1"][arch]["lam"]
         params["sweep"]["l1"][arch] = {"lam": [lam / 4, lam * 4]}
         kl = params["penalty"]["kl"][arch]
-        params["sweep"]["kl"][arch] = {"beta": [], "rho": [kl["rho"] / 2], "scale": [1.0], "rho_beta": 1.0}
+        params["sweep"]["kl"][arch] = {"beta": 1.0, "rho_at_scale": {kl["scale"]: [kl["rho"] / 2], 1.0: [kl["rho"]]}}
         k = params["penalty"]["topk"][arch]["k"]
         params["sweep"]["topk"][arch] = {"k": [max(1, k // 4), k * 2]}
+    # Narrow models reach other L0 values: the range their frontiers cover is the verdict's range.
+    params["sweep"]["l0_range"] = {"linear": [1, 100000], "conv": [1, 100000]}
     params["wide"]["hidden"] = 200
     params["wide"]["topk"] = {"k": 10}
     params["probe"].update(C=[1.0], max_iter=100, max_samples=6000)  # the images it trained on

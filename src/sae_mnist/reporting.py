@@ -7,6 +7,7 @@ tests can check each sentence against the numbers it is generated from.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import mimetypes
 import re
@@ -69,6 +70,26 @@ def dead_unit_check(name: str, arch: str, per_seed: list[dict], limit: float) ->
     return (max(dead) <= allowed,
             f"{name}: at most {allowed} dead {singular if allowed == 1 else plural} of {units} on every seed ({rule}; "
             f"dead per seed: {unit_counts(per_seed, 'dead_fraction', arch)})")
+
+
+def placement(points: list[dict], threshold: float, l0_range: tuple[float, float]) -> list[dict]:
+    """Each setting of one variant's frontier: its mean L0 over seeds at `threshold` and where that lies against the
+    declared range: "below", "inside" (bounds included) or "above". Settings in the frontier file's order."""
+    by_setting: dict[str, list[float]] = {}
+    for point in points:
+        by_setting.setdefault(json.dumps(point["setting"], sort_keys=True), []).append(
+            point["metrics"][f"l0_at_{threshold:g}"])
+    rows = []
+    for key, l0s in by_setting.items():
+        l0 = float(np.mean(l0s))
+        where = "below" if l0 < l0_range[0] else "above" if l0 > l0_range[1] else "inside"
+        rows.append({"setting": json.loads(key), "l0": l0, "where": where})
+    return rows
+
+
+def placement_counts(rows: list[dict]) -> dict[str, int]:
+    """How many settings lie below, inside and above the range."""
+    return {where: sum(r["where"] == where for r in rows) for where in ("below", "inside", "above")}
 
 
 def seed_summaries(per_seed: list[dict]) -> dict[str, stats.Summary]:
@@ -192,8 +213,8 @@ PRIMARY_LOG_FVU = True  # each frontier read by interpolating log FVU linearly i
 INTERPOLATION = {True: "log FVU interpolated linearly in log L0", False: "FVU interpolated linearly in log L0"}
 PRIMARY_ESTIMAND = (
     "KL − L1 in test FVU of the truncated code at the activity threshold `evaluate.active_threshold`, averaged "
-    f"over {PRIMARY_GRID_POINTS} L0 values evenly spaced in log L0 inside the range every seed's L1 and KL Pareto "
-    f"frontiers cover, each frontier read there with {INTERPOLATION[PRIMARY_LOG_FVU]} between its points (never "
+    f"over {PRIMARY_GRID_POINTS} L0 values evenly spaced in log L0 inside the declared range `sweep.l0_range` "
+    "(clipped to the range every seed's L1 and KL Pareto frontiers cover, if narrower), each frontier read there with {INTERPOLATION[PRIMARY_LOG_FVU]} between its points (never "
     "extrapolated); paired over seeds (each seed's L1 and KL start from the same weights and see the same "
     "batches: the paired t interval and test of the per-seed averages); Holm's correction across the "
     "architectures. Negative favours KL."
@@ -201,12 +222,12 @@ PRIMARY_ESTIMAND = (
 
 
 def primary_estimand(l1: dict[int, tuple], kl: dict[int, tuple], n_grid: int = PRIMARY_GRID_POINTS,
-                     log_fvu: bool = PRIMARY_LOG_FVU) -> dict | None:
+                     log_fvu: bool = PRIMARY_LOG_FVU, l0_range: tuple[float, float] | None = None) -> dict | None:
     """KL − L1 in FVU at matched L0, averaged over the L0 range every seed's L1 and KL frontier covers.
 
     The pre-declared primary estimand of an architecture (PRIMARY_ESTIMAND). Per seed s: read both of that
     seed's frontiers at `n_grid` L0 values evenly spaced in log10 inside the covered range (stats.common_range,
-    stats.common_grid), log FVU linear in log L0 between frontier points (log_fvu=False: FVU linear in log L0,
+    stats.common_grid), narrowed to the declared `l0_range` where given (at the primary threshold), log FVU linear in log L0 between frontier points (log_fvu=False: FVU linear in log L0,
     which overstates FVU between the points of a convex frontier), and average the differences: D_s. Then the
     mean of D_s over seeds, with the paired t interval and test (the same seed trains L1 and KL from the same
     weights on the same batches). Also each grid point's paired difference over seeds (`at_grid`: the curve the
@@ -216,7 +237,7 @@ def primary_estimand(l1: dict[int, tuple], kl: dict[int, tuple], n_grid: int = P
     fronts = [l1[s] for s in seeds] + [kl[s] for s in seeds]
     if not seeds or any(len(f[0]) < 2 for f in fronts):
         return None
-    ranges = [(f[0].min(), f[0].max()) for f in fronts]
+    ranges = [(f[0].min(), f[0].max()) for f in fronts] + ([tuple(l0_range)] if l0_range is not None else [])
     covered, grid = stats.common_range(ranges), stats.common_grid(ranges, n=n_grid)
     if len(grid) == 0:
         return None

@@ -96,9 +96,10 @@ def _load_variants(eval_dir: Path, frontier_dir: Path, log_dir: Path) -> dict[st
     return variants
 
 
-def analyse(variants: dict, thresholds: list[float], primary_threshold: float, pca_fvu) -> dict:
-    """Per architecture: each penalty's per-seed frontiers at every threshold, the primary estimand at each, Holm,
-    and at the primary threshold the estimand under the other interpolation rule (the sensitivity)."""
+def analyse(variants: dict, thresholds: list[float], primary_threshold: float, pca_fvu, l0_ranges) -> dict:
+    """Per architecture: each penalty's per-seed frontiers at every threshold, the primary estimand at each (at the
+    primary threshold inside the declared L0 range, l0_ranges.of(arch)), Holm, and at the primary threshold the
+    estimand under the other interpolation rule (the sensitivity)."""
     import numpy as np
 
     from .. import reporting, stats
@@ -109,10 +110,14 @@ def analyse(variants: dict, thresholds: list[float], primary_threshold: float, p
         if "l1" not in pts or "kl" not in pts:
             continue
         fronts = {t: {p: reporting.seed_frontiers(v, t, extra="probe_accuracy") for p, v in pts.items()} for t in thresholds}
-        estimands = {t: reporting.primary_estimand(fronts[t]["l1"], fronts[t]["kl"]) for t in thresholds}
+        declared = l0_ranges.of(arch)
+        estimands = {t: reporting.primary_estimand(fronts[t]["l1"], fronts[t]["kl"],
+                                                   l0_range=declared if t == primary_threshold else None)
+                     for t in thresholds}
         kl_capped = [p for p in pts["kl"] if p["setting"].get("scale", 1.0) == 1.0]
         capped = reporting.primary_estimand(fronts[primary_threshold]["l1"],
-                                            reporting.seed_frontiers(kl_capped, primary_threshold)) if kl_capped else None
+                                            reporting.seed_frontiers(kl_capped, primary_threshold),
+                                            l0_range=declared) if kl_capped else None
         primary = estimands[primary_threshold]
         extra = {}
         if primary is not None:
@@ -126,7 +131,7 @@ def analyse(variants: dict, thresholds: list[float], primary_threshold: float, p
             extra["probe"] = probe
             extra["probe_difference"] = [stats.paired(probe["kl"][:, i], probe["l1"][:, i]) for i in range(len(grid))]
             other_rule = reporting.primary_estimand(fronts[primary_threshold]["l1"], fronts[primary_threshold]["kl"],
-                                                    log_fvu=not primary["log_fvu"])
+                                                    log_fvu=not primary["log_fvu"], l0_range=declared)
             extra["sensitivity"] = other_rule
             extra["sensitivity_sentence"] = reporting.sensitivity_sentence(arch, primary, other_rule)
         results[arch] = {"points": pts, "fronts": fronts, "estimands": estimands, "capped": capped, **extra}
@@ -162,7 +167,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
     theta, thresholds = e.active_threshold, sorted(e.thresholds)
     dataset, n_seeds = manifest["dataset"], len(params.seeds)
     archs = [a for a in ARCHITECTURES if any(v["arch"] == a for v in variants.values())]
-    results = analyse(variants, thresholds, theta, pca_fvu)
+    results = analyse(variants, thresholds, theta, pca_fvu, params.sweep.l0_range)
     all_points = [pt for v in variants.values() for pt in v["frontier"]["points"]]
     converged = [pt["training"]["convergence"]["converged"] for pt in all_points]
     batches = -(-min(params.train.max_samples or 60000, manifest["counts"]["train"]) // params.train.batch_size)
@@ -199,6 +204,16 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             err = max(s["metrics"]["rho_hat_relative_error"] for s in v["seeds"])
             checks.append((err <= 0.1, f"{arch}-kl at its default reaches its target: mean |ρ̂ − ρ| / ρ ≤ 0.1 on every "
                                        f"seed (largest {err:.3f})"))
+    placement = {arch: {p: reporting.placement(variants[f"{arch}-{p}"]["frontier"]["points"], theta,
+                                               params.sweep.l0_range.of(arch))
+                        for p in PENALTIES if p != "none" and f"{arch}-{p}" in variants} for arch in archs}
+    for arch, placed in placement.items():
+        if "l1" in placed and "kl" in placed:
+            inside = {p: reporting.placement_counts(placed[p])["inside"] for p in ("l1", "kl")}
+            checks.append((abs(inside["l1"] - inside["kl"]) <= 1,
+                           f"{arch}: L1 and KL put as many settings inside the declared L0 range "
+                           f"{'–'.join(f'{b:g}' for b in params.sweep.l0_range.of(arch))} (±1): "
+                           f"L1 {inside['l1']}, KL {inside['kl']}"))
     probes_ok = [pt["metrics"]["probe_converged"] == 1.0 for pt in all_points]
     checks.append((all(probes_ok), f"every probe converged ({sum(probes_ok)} of {len(probes_ok)})"))
 
@@ -296,6 +311,25 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
         ))
         md.append("The frontier settings are in `params.yaml` (`penalty:` and `sweep:`); every one is trained on every "
                   "seed, the default setting being one of them.\n")
+        md.append(f"Where each setting lies (L0 at threshold {theta:g}, mean over seeds) against the declared range "
+                  "`sweep.l0_range` the verdict is read over. The placement rule: L1 and KL each put the same number "
+                  "of settings inside it (±1), spaced roughly evenly in log L0, with one reference setting beyond "
+                  "each end.\n")
+        for arch in archs:
+            lo, hi = params.sweep.l0_range.of(arch)
+            rows, counted = [], []
+            for penalty in ("l1", "kl", "topk"):
+                v = variants.get(f"{arch}-{penalty}")
+                if v is None:
+                    continue
+                placed = placement[arch][penalty]
+                counts = reporting.placement_counts(placed)
+                counted.append(f"{PENALTY_LABEL[penalty]} {counts['inside']} inside, {counts['below']} below, "
+                               f"{counts['above']} above")
+                rows += [[PENALTY_LABEL[penalty], ", ".join(f"{k} {x:g}" for k, x in p["setting"].items()),
+                          f"{p['l0']:.1f}", p["where"]] for p in placed]
+            md.append(f"{arch}, range L0 {lo:g}–{hi:g}: " + "; ".join(counted) + ".\n")
+            md.append(reporting.markdown_table(["penalty", "setting", "L0", "against the range"], rows))
 
         md.append("## Matched sparsity: the FVU–L0 frontiers\n")
         md.append(

@@ -1,0 +1,132 @@
+"""The training budget chosen by the verdict: the L1 and KL frontiers of one architecture retrained at doubling budgets.
+
+    python benchmarks/budget_by_verdict.py --arch linear [--seed 0] [--epochs 20 40 80]
+        [--params params.yaml] [--data data/mnist] [--out benchmarks/budget_<arch>.json]
+
+For each budget (train.epochs; the warm-ups and the cosine decay stretch with it), every L1 and KL frontier
+setting of params.yaml is trained on one seed as one stack with the train stage's own code, recipe and data,
+and evaluated by the evaluate stage's `held_out_metrics`. From those points the report's primary estimand is
+computed exactly as the report computes it (reporting.primary_estimand at evaluate.active_threshold, inside
+sweep.l0_range): for one seed, the KL − L1 curve on the grid and its mean D.
+
+Decision rule (issue 22): the smallest budget B whose D moves by less than max(10% of |D|, the 3-seed 95% CI
+half-width given with --ci-half-width) when the budget doubles. Also recorded per setting and budget: L0 and
+FVU (where each setting lies against sweep.l0_range), the train stage's convergence diagnostic, and whether
+the objective rose over the last tenth. With the stack's wall time and the sgemm rate in the same run. No
+MLflow, no DVC outputs: a measurement for choosing train.epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+RELATIVE_TOLERANCE = 0.10
+
+
+def choose_budget(estimands: dict[int, float], ci_half_width: float | None) -> dict:
+    """The smallest budget whose estimand moves by less than the tolerance when the budget doubles (None if none)."""
+    rows = []
+    for epochs, value in sorted(estimands.items()):
+        doubled = estimands.get(2 * epochs)
+        if doubled is None:
+            continue
+        tolerance = max(RELATIVE_TOLERANCE * abs(doubled), ci_half_width or 0.0)
+        rows.append({"epochs": epochs, "estimand": value, "doubled": doubled, "change": doubled - value,
+                     "tolerance": tolerance, "stable": abs(doubled - value) < tolerance})
+    chosen = next((r["epochs"] for r in rows if r["stable"]), None)
+    return {"rule": f"smallest budget whose estimand moves by less than max({RELATIVE_TOLERANCE:.0%} of itself, the "
+                    "95% CI half-width) when the budget doubles", "doublings": rows, "chosen_epochs": chosen}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="linear", choices=["linear", "conv"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, nargs="+", default=[20, 40, 80])
+    parser.add_argument("--ci-half-width", type=float, default=None,
+                        help="the primary estimand's 3-seed 95%% CI half-width, if known (else 10%% of itself rules)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--data", type=Path, default=Path("data/mnist"))
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    out_path = args.out or Path(f"benchmarks/budget_{args.arch}.json")
+
+    import numpy as np
+    import torch
+
+    from sae_mnist import reporting
+    from sae_mnist.data import load_split, read_manifest
+    from sae_mnist.params import load_params
+    from sae_mnist.provenance import cpu_name, git_commit
+    from sae_mnist.stages.evaluate import held_out_metrics
+    from sae_mnist.stages.train import frontier_members, initial_stack
+    from sae_mnist.training import to_float_images, train_stack
+    from training_speed import matmul_gflops  # this directory's, as flop_bound.py does
+
+    params = load_params(args.params)
+    theta, l0_range = params.evaluate.active_threshold, params.sweep.l0_range.of(args.arch)
+    members = [m for m in frontier_members(params, args.arch) if m.penalty in ("l1", "kl")]
+    torch.set_num_threads(params.train.threads)
+    device = torch.device("cpu")
+    images = torch.from_numpy(load_split(args.data, "train").images[: params.train.max_samples].copy())
+    x_test = to_float_images(torch.from_numpy(load_split(args.data, "test").images.copy()), device)
+
+    _, rate_before = matmul_gflops(device)
+    budgets = []
+    for epochs in args.epochs:
+        training = params.train.of(args.arch).model_copy(update={"epochs": epochs})
+        penalties, models, stack = initial_stack(args.arch, params.model, members, args.seed, images)
+        result = train_stack(stack, penalties, [m.name for m in members], images, training, args.seed, device,
+                             recipes=[m.recipe for m in members], desc=f"{args.arch} {epochs} epochs")
+        points = []
+        for k, (member, model, penalty) in enumerate(zip(members, models, penalties)):
+            model.load_state_dict(stack.export(k))
+            metrics, _, _ = held_out_metrics(model, penalty, x_test, params)
+            c = result.convergence[k]
+            points.append({"name": member.name, "penalty": member.penalty, "setting": member.settings.model_dump(),
+                           "seed": args.seed, "l0": metrics["l0"], "fvu": metrics["fvu"],
+                           "inside_l0_range": bool(l0_range[0] <= metrics["l0"] <= l0_range[1]),
+                           "relative_change_last_tenth": c["relative_change_last_tenth"],
+                           "objective_rose": c["objective_by_tenth"][-1] > c["objective_by_tenth"][-2],
+                           "converged": c["converged"], "metrics": metrics})
+        fronts = {p: reporting.seed_frontiers([pt for pt in points if pt["penalty"] == p], theta) for p in ("l1", "kl")}
+        est = reporting.primary_estimand(fronts["l1"], fronts["kl"], l0_range=l0_range)
+        budgets.append({
+            "epochs": epochs, "wall_time_s": round(result.wall_time_s, 1), "n_models": len(members),
+            "estimand": None if est is None else est["difference"].diff,
+            "grid": None if est is None else np.asarray(est["grid"]).tolist(),
+            "curve": None if est is None else (est["fvu_kl"][0] - est["fvu_l1"][0]).tolist(),
+            "points": [{k: v for k, v in pt.items() if k != "metrics"} for pt in points],
+        })
+        b = budgets[-1]
+        print(f"\n{epochs} epochs: {len(members)} models, {result.wall_time_s / 60:.1f} min; "
+              f"estimand {b['estimand']}", flush=True)
+        for pt in points:
+            print(f"  {pt['name']:42s} L0 {pt['l0']:7.1f} {'in ' if pt['inside_l0_range'] else 'out'}  "
+                  f"FVU {pt['fvu']:.4f}  change {100 * pt['relative_change_last_tenth']:+.2f}%"
+                  f"{'  rising' if pt['objective_rose'] else ''}", flush=True)
+    _, rate_after = matmul_gflops(device)
+
+    decision = choose_budget({b["epochs"]: b["estimand"] for b in budgets if b["estimand"] is not None},
+                             args.ci_half_width)
+    out = {"command": " ".join(["python", *sys.argv]), "arch": args.arch, "seed": args.seed,
+           "l0_range": list(l0_range), "active_threshold": theta, "recipe": params.recipe.model_dump(),
+           "dataset": read_manifest(args.data)["dataset"], "git_commit": git_commit(), "machine": cpu_name(),
+           "threads": params.train.threads, "sgemm_gflops": {"before": round(rate_before), "after": round(rate_after)},
+           "budgets": budgets, "decision": decision}
+    out_path.write_text(json.dumps(out, indent=2) + "\n")
+    print("\n| epochs | estimand (KL − L1, seed %d) | change when doubled | tolerance | stable |" % args.seed)
+    print("| --- | --- | --- | --- | --- |")
+    for r in decision["doublings"]:
+        print(f"| {r['epochs']} | {r['estimand']:+.4f} | {r['change']:+.4f} | {r['tolerance']:.4f} | {r['stable']} |")
+    print(f"\nchosen: {decision['chosen_epochs']} epochs; sgemm {rate_before:.0f} / {rate_after:.0f} GFLOP/s "
+          f"(before / after); written to {out_path}")
+
+
+if __name__ == "__main__":
+    main()
