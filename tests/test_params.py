@@ -44,11 +44,9 @@ CASES = {
     "model.mlp": (lambda p: p["model"].update(mlp={"hidden": 3}), "unknown key"),
     "seeds": (lambda p: p.update(seeds=[1, 1]), "distinct"),
     "evaluate": (lambda p: p.pop("evaluate"), "Field required"),
-    "sweep.kl.conv.rho_at_scale.1.0.1": (lambda p: p["sweep"]["kl"]["conv"].update(rho_at_scale={1.0: [0.01, 1.0]}),
-                                         "less than 1"),
+    "sweep.kl.conv.0.rho.1": (lambda p: p["sweep"]["kl"]["conv"][0].update(rho=[0.01, 1.0]), "less than 1"),
     "sweep.l1.linear.lam.0": (lambda p: p["sweep"]["l1"]["linear"].update(lam=[-1.0]), "greater than or equal to 0"),
-    "sweep.kl.linear.rho_at_scale": (lambda p: p["sweep"]["kl"]["linear"].update(rho_at_scale={2.0: [0.1, 0.1]}),
-                                     "distinct"),
+    "sweep.kl.linear.1.rho": (lambda p: p["sweep"]["kl"]["linear"][1].update(rho=[0.1, 0.1]), "distinct"),
     "sweep.l0_range.conv": (lambda p: p["sweep"]["l0_range"].update(conv=[200, 25]), "below the upper"),
     "probe.max_iter": (lambda p: p["probe"].update(max_iter=0), "greater than or equal to 1"),
 }
@@ -72,24 +70,24 @@ def test_unreadable_params(tmp_path):
         load_params(bad)
 
 
-def test_sweep_points_put_the_default_first_and_give_kl_a_rho_path_per_scale():
-    from sae_mnist.params import KLParams, KLSweep, L1Params, L1Sweep, NoPenaltyParams, SweepParams, TopKParams, TopKSweep
+def test_sweep_points_put_the_default_first_and_walk_each_kl_path():
+    from sae_mnist.params import KLParams, KLPath, L1Params, L1Sweep, NoPenaltyParams, SweepParams, TopKParams, TopKSweep
 
     sweep = SweepParams(
         l0_range={"linear": (10, 100), "conv": (20, 200)},
         l1={"linear": L1Sweep(lam=[0.1, 0.3]), "conv": L1Sweep(lam=[1.0])},
-        kl={"linear": KLSweep(beta=1.0, rho_at_scale={2.0: [0.01, 0.05], 5.0: [0.02]}),
-            "conv": KLSweep(beta=3.0, rho_at_scale={1.0: [0.02, 0.1]})},
+        kl={"linear": [KLPath(beta=1.0, scale=2.0, rho=[0.01, 0.05]), KLPath(beta=3.0, scale=5.0, rho=[0.02])],
+            "conv": [KLPath(beta=3.0, scale=1.0, rho=[0.02, 0.1])]},
         topk={"linear": TopKSweep(k=[4, 8]), "conv": TopKSweep(k=[2])},
     )
     assert sweep.points("none", NoPenaltyParams(), "linear") == [NoPenaltyParams()]
     assert sweep.points("l1", L1Params(lam=0.3), "linear") == [L1Params(lam=0.3), L1Params(lam=0.1)]
     assert sweep.points("topk", TopKParams(k=8), "linear") == [TopKParams(k=8), TopKParams(k=4)]
     default = KLParams(beta=2.0, rho=0.05, scale=2.0)
-    # the default, then each scale's rho path at the sweep's beta
+    # the default, then each path's rho values at its beta and scale
     assert sweep.points("kl", default, "linear") == [
         default, KLParams(beta=1.0, rho=0.01, scale=2.0), KLParams(beta=1.0, rho=0.05, scale=2.0),
-        KLParams(beta=1.0, rho=0.02, scale=5.0)]
+        KLParams(beta=3.0, rho=0.02, scale=5.0)]
     # a listed point equal to the default is not repeated
     assert sweep.points("kl", KLParams(beta=3.0, rho=0.02), "conv") == [
         KLParams(beta=3.0, rho=0.02), KLParams(beta=3.0, rho=0.1)]

@@ -39,7 +39,8 @@ def tiny(params: dict) -> None:
     for arch in ("linear", "conv"):  # one extra lam, rho at each of two scales, one k: 1 + 2 + 3 + 2 models per stack
         params["sweep"]["l1"][arch] = {"lam": [params["penalty"]["l1"][arch]["lam"] * 4]}
         kl = params["penalty"]["kl"][arch]
-        params["sweep"]["kl"][arch] = {"beta": kl["beta"] * 4, "rho_at_scale": {kl["scale"]: [kl["rho"] / 2], 1.0: [kl["rho"]]}}
+        params["sweep"]["kl"][arch] = [{"beta": kl["beta"] * 4, "scale": kl["scale"], "rho": [kl["rho"] / 2]},
+                                       {"beta": kl["beta"] * 4, "scale": 1.0, "rho": [kl["rho"]]}]
         params["penalty"]["topk"][arch] = {"k": 8}
         params["sweep"]["topk"][arch] = {"k": [4]}
     params["wide"]["hidden"] = 48

@@ -116,16 +116,14 @@ class L1Sweep(_Strict):
     _distinct_values = field_validator("lam")(_distinct)
 
 
-class KLSweep(_Strict):
-    beta: Strength  # the beta of every listed point (the default keeps its own)
-    rho_at_scale: dict[Annotated[float, Field(gt=0)], list[Fraction]] = Field(min_length=1)  # code scale -> rho values
+class KLPath(_Strict):
+    """KL settings along rho at one beta and code scale."""
 
-    @field_validator("rho_at_scale")
-    @classmethod
-    def _distinct_rho(cls, grid: dict) -> dict:
-        for values in grid.values():
-            _distinct(values)
-        return grid
+    beta: Strength
+    scale: Annotated[float, Field(gt=0)]
+    rho: list[Fraction] = Field(min_length=1)
+
+    _distinct_values = field_validator("rho")(_distinct)
 
 
 class TopKSweep(_Strict):
@@ -140,8 +138,8 @@ class L1SweepByArch(_Strict):
 
 
 class KLSweepByArch(_Strict):
-    linear: KLSweep
-    conv: KLSweep
+    linear: list[KLPath] = Field(min_length=1)  # the KL frontier is the envelope over every path's points
+    conv: list[KLPath] = Field(min_length=1)
 
 
 class TopKSweepByArch(_Strict):
@@ -184,7 +182,7 @@ class SweepParams(_Strict):
         elif penalty == "topk":
             settings = [TopKParams(k=v) for v in grid.k]
         else:
-            settings = [KLParams(beta=grid.beta, rho=r, scale=s) for s, rhos in grid.rho_at_scale.items() for r in rhos]
+            settings = [KLParams(beta=path.beta, rho=r, scale=path.scale) for path in grid for r in path.rho]
         unique = [default]
         for s in settings:
             if s not in unique:

@@ -46,7 +46,8 @@ def quick(params: dict) -> None:
         lam = params["penalty"]["l1"][arch]["lam"]
         params["sweep"]["l1"][arch] = {"lam": [lam / 4, lam * 4]}
         kl = params["penalty"]["kl"][arch]
-        params["sweep"]["kl"][arch] = {"beta": 1.0, "rho_at_scale": {kl["scale"]: [kl["rho"] / 2], 1.0: [kl["rho"]]}}
+        params["sweep"]["kl"][arch] = [{"beta": 1.0, "scale": kl["scale"], "rho": [kl["rho"] / 2]},
+                                       {"beta": 1.0, "scale": 1.0, "rho": [kl["rho"]]}]
         k = params["penalty"]["topk"][arch]["k"]
         params["sweep"]["topk"][arch] = {"k": [max(1, k // 4), k * 2]}
     # Narrow models reach other L0 values: the range their frontiers cover is the verdict's range.
