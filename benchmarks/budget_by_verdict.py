@@ -63,14 +63,13 @@ def main() -> None:
     from sae_mnist.data import load_split, read_manifest
     from sae_mnist.params import load_params
     from sae_mnist.provenance import cpu_name, git_commit
-    from sae_mnist.stages.evaluate import held_out_metrics
-    from sae_mnist.stages.train import frontier_members, initial_stack
-    from sae_mnist.training import to_float_images, train_stack
+    from sae_mnist.stages.robustness import compared_members, train_points
+    from sae_mnist.training import to_float_images
     from training_speed import matmul_gflops  # this directory's, as flop_bound.py does
 
     params = load_params(args.params)
     theta, l0_range = params.evaluate.active_threshold, params.sweep.l0_range.of(args.arch)
-    members = [m for m in frontier_members(params, args.arch) if m.penalty in ("l1", "kl")]
+    members = compared_members(params, args.arch)
     torch.set_num_threads(params.train.threads)
     device = torch.device("cpu")
     images = torch.from_numpy(load_split(args.data, "train").images[: params.train.max_samples].copy())
@@ -80,36 +79,26 @@ def main() -> None:
     budgets = []
     for epochs in args.epochs:
         training = params.train.of(args.arch).model_copy(update={"epochs": epochs})
-        penalties, models, stack = initial_stack(args.arch, params.model, members, args.seed, images)
-        result = train_stack(stack, penalties, [m.name for m in members], images, training, args.seed, device,
-                             recipes=[m.recipe for m in members], desc=f"{args.arch} {epochs} epochs")
+        evaluated, result = train_points(params, args.arch, args.seed, members, training, images, x_test, device,
+                                         desc=f"{args.arch} {epochs} epochs")
         points = []
-        for k, (member, model, penalty) in enumerate(zip(members, models, penalties)):
-            model.load_state_dict(stack.export(k))
-            metrics, _, _ = held_out_metrics(model, penalty, x_test, params)
-            c = result.convergence[k]
-            points.append({"name": member.name, "penalty": member.penalty, "setting": member.settings.model_dump(),
-                           "seed": args.seed, "l0": metrics["l0"], "fvu": metrics["fvu"],
+        for pt in evaluated:
+            metrics, c = pt["metrics"], pt["training"]["convergence"]
+            points.append({"name": pt["name"], "penalty": pt["penalty"], "setting": pt["setting"], "seed": args.seed,
+                           "l0": metrics["l0"], "fvu": metrics["fvu"],
                            "inside_l0_range": bool(l0_range[0] <= metrics["l0"] <= l0_range[1]),
                            "relative_change_last_tenth": c["relative_change_last_tenth"],
                            "objective_rose": c["objective_by_tenth"][-1] > c["objective_by_tenth"][-2],
-                           "converged": c["converged"], "metrics": metrics})
-        fronts = {p: reporting.seed_frontiers([pt for pt in points if pt["penalty"] == p], theta) for p in ("l1", "kl")}
-        est = reporting.primary_estimand(fronts["l1"], fronts["kl"], l0_range=l0_range)
+                           "converged": c["converged"]})
+        l1, kl = ([pt for pt in evaluated if pt["penalty"] == p] for p in ("l1", "kl"))
+        est = reporting.points_estimand(l1, kl, theta, l0_range=l0_range)
         budgets.append({
             "epochs": epochs, "wall_time_s": round(result.wall_time_s, 1), "n_models": len(members),
             "estimand": None if est is None else est["difference"].diff,
             "grid": None if est is None else np.asarray(est["grid"]).tolist(),
             "curve": None if est is None else (est["fvu_kl"][0] - est["fvu_l1"][0]).tolist(),
-            "points": [{k: v for k, v in pt.items() if k != "metrics"} for pt in points],
+            "points": points,
         })
-        b = budgets[-1]
-        print(f"\n{epochs} epochs: {len(members)} models, {result.wall_time_s / 60:.1f} min; "
-              f"estimand {b['estimand']}", flush=True)
-        for pt in points:
-            print(f"  {pt['name']:42s} L0 {pt['l0']:7.1f} {'in ' if pt['inside_l0_range'] else 'out'}  "
-                  f"FVU {pt['fvu']:.4f}  change {100 * pt['relative_change_last_tenth']:+.2f}%"
-                  f"{'  rising' if pt['objective_rose'] else ''}", flush=True)
     _, rate_after = matmul_gflops(device)
 
     decision = choose_budget({b["epochs"]: b["estimand"] for b in budgets if b["estimand"] is not None},

@@ -49,6 +49,11 @@ CASES = {
     "sweep.kl.linear.1.rho": (lambda p: p["sweep"]["kl"]["linear"][1].update(rho=[0.1, 0.1]), "distinct"),
     "sweep.l0_range.conv": (lambda p: p["sweep"]["l0_range"].update(conv=[200, 25]), "below the upper"),
     "probe.max_iter": (lambda p: p["probe"].update(max_iter=0), "greater than or equal to 1"),
+    "robustness.budget_factors.1": (lambda p: p["robustness"].update(budget_factors=[0.5, 0]), "greater than 0"),
+    "robustness.lr_factors": (lambda p: p["robustness"].update(lr_factors=[3.0, 3.0]), "distinct"),
+    "robustness.budget_factors": (lambda p: p["robustness"].update(budget_factors=[]), "at least 1 item"),
+    "robustness.seed": (lambda p: p["robustness"].update(seed=1.5), "valid integer"),
+    "robustness": (lambda p: p["robustness"].update(seed=7), "must be one of seeds"),
 }
 
 

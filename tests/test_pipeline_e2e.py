@@ -27,6 +27,7 @@ PENALTIES = ("none", "l1", "kl", "topk")
 VARIANTS = [f"{a}-{p}" for a in ("linear", "conv") for p in PENALTIES]
 EPOCHS = {"linear": 2, "conv": 3}  # each architecture its own budget
 SEEDS = [0, 1]
+BUDGET_FACTORS, LR_FACTORS = [0.5, 2.0], [3.0]  # EPOCHS x 0.5 rounds to 1 and 2 epochs
 
 
 def tiny(params: dict) -> None:
@@ -46,6 +47,7 @@ def tiny(params: dict) -> None:
     params["wide"]["hidden"] = 48
     params["wide"]["topk"] = {"k": 6}
     params["probe"].update(C=[0.1, 1.0], validation=0.2, max_iter=50, pca_components=10)
+    params["robustness"].update(budget_factors=BUDGET_FACTORS, lr_factors=LR_FACTORS)
 
 
 def dvc(repo: Path, *args: str, extra_env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -72,6 +74,7 @@ def test_every_stage_is_listed(run):
     expected = ["download", "baselines", "report", "ablation@linear", "ablation@conv"]
     expected += [f"evaluate@{v}" for v in VARIANTS] + [f"wide@{seed}" for seed in SEEDS]
     expected += [f"train@{arch}-{seed}" for arch in ("linear", "conv") for seed in SEEDS]  # one stack per arch and seed
+    expected += [f"robustness@{arch}-{study}" for arch in ("linear", "conv") for study in ("budget", "lr")]
     assert sorted(names) == sorted(expected)
 
 
@@ -141,13 +144,26 @@ def test_every_frontier_point_is_evaluated_on_every_seed(run):
         wide = json.loads((repo / f"wide/seed-{seed}.json").read_text())
         assert [m["variant"] for m in wide["models"]] == ["linear-l1", "linear-kl", "linear-topk"]
         assert all(m["hidden"] == params["wide"]["hidden"] and "probe_accuracy" in m["metrics"] for m in wide["models"])
+    budgets = {"linear": [1, 4], "conv": [2, 6]}  # EPOCHS x BUDGET_FACTORS, rounded (3 x 0.5 -> 2)
+    for arch in ("linear", "conv"):  # every L1 and KL frontier setting at each factor, on one seed
+        settings = {p: len({json.dumps(pt["setting"]) for pt in json.loads(
+            (repo / f"frontier/{arch}-{p}.json").read_text())["points"]}) for p in ("l1", "kl")}
+        for study, factors in (("budget", BUDGET_FACTORS), ("lr", LR_FACTORS)):
+            robust = json.loads((repo / f"robustness/{arch}-{study}.json").read_text())
+            assert (robust["arch"], robust["study"], robust["seed"]) == (arch, study, 0)
+            assert [v["factor"] for v in robust["variations"]] == factors
+            assert [v["epochs"] for v in robust["variations"]] == (
+                budgets[arch] if study == "budget" else [EPOCHS[arch]] * len(factors))
+            for v in robust["variations"]:
+                assert [pt["penalty"] for pt in v["points"]] == ["l1"] * settings["l1"] + ["kl"] * settings["kl"]
+                assert {(pt["training"]["epochs"], pt["training"]["lr"]) for pt in v["points"]} == {(v["epochs"], v["lr"])}
 
 
 def test_report_has_every_section_and_figure(run):
     repo, _ = run
     report = (repo / "reports/report.md").read_text()
     for heading in ("## Verdict", "## Checks", "## What was trained", "## Matched sparsity", "### linear", "### conv",
-                    "## Recipe ablation", "## KL on equal terms", "## Every variant", "## Convergence",
+                    "## Recipe ablation", "## Robustness", "## KL on equal terms", "## Every variant", "## Convergence",
                     "## Training cost", "## Linear probes", "### A wide code", "## Features", "## Reconstructions",
                     "## How to cite"):
         assert heading in report, heading
@@ -201,7 +217,9 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
     hidden = params["wide"]["hidden"]
     assert sorted(r.info.run_name for r in parents.values()) == sorted(
         [f"{arch}-seed{seed}" for arch in ("linear", "conv") for seed in SEEDS]
-        + [f"{arch}-ablation-seed0" for arch in ("linear", "conv")] + [f"linear{hidden}-seed{seed}" for seed in SEEDS])
+        + [f"{arch}-ablation-seed0" for arch in ("linear", "conv")] + [f"linear{hidden}-seed{seed}" for seed in SEEDS]
+        + [f"{arch}-robustness-{study}-x{f:g}-seed0" for arch in ("linear", "conv")
+           for study, factors in (("budget", BUDGET_FACTORS), ("lr", LR_FACTORS)) for f in factors])
     for parent in parents.values():
         assert parent.inputs.dataset_inputs[0].dataset.name == FALLBACK_DATASET
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]
@@ -265,11 +283,12 @@ def test_penalty_params_rerun_only_their_stages(run):
         changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
         # A stack holds every penalty of its architecture: the linear stacks re-train (and the linear ablation,
         # whose KL default changed), conv's do not.
-        assert changed == ["ablation@linear", "report", "train@linear-0", "train@linear-1"]
+        assert changed == ["ablation@linear", "report", "robustness@linear-budget", "robustness@linear-lr",
+                           "train@linear-0", "train@linear-1"]
         (repo / "params.yaml").write_text(original)
         edit_params(repo, lambda p: p["sweep"]["l1"]["conv"].update(lam=[0.5, 2.0]))
         changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
-        assert changed == ["report", "train@conv-0", "train@conv-1"]
+        assert changed == ["report", "robustness@conv-budget", "robustness@conv-lr", "train@conv-0", "train@conv-1"]
     finally:
         (repo / "params.yaml").write_text(original)
 

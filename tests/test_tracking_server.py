@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from tests.conftest import copy_repo, edit_params, subprocess_env
-from tests.test_pipeline_e2e import EPOCHS, SEEDS, VARIANTS, tiny
+from tests.test_pipeline_e2e import BUDGET_FACTORS, EPOCHS, LR_FACTORS, SEEDS, VARIANTS, tiny
 
 pytestmark = pytest.mark.e2e
 HOW_TO_ENABLE = ("PostgreSQL is not available: install it (Debian: apt-get install postgresql, which puts initdb and "
@@ -141,7 +141,8 @@ def test_a_pipeline_logs_everything_to_a_postgres_backed_server(server, tmp_path
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
     assert runs and {r.info.status for r in runs} == {"FINISHED"}
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.info.run_name != "report"]
-    assert len(parents) == 2 * len(SEEDS) + 2 + len(SEEDS)  # frontier stacks, ablations, wide stacks
+    robustness = 2 * (len(BUDGET_FACTORS) + len(LR_FACTORS))
+    assert len(parents) == 2 * len(SEEDS) + 2 + len(SEEDS) + robustness  # frontier, ablation, wide, robustness stacks
     frontier = [r for r in runs if r.data.tags.get("dvc_stage", "").startswith("train@") and "mlflow.parentRunId" in r.data.tags]
     defaults = [r for r in frontier if r.data.tags["default_setting"] == "true"]
     assert sorted(r.info.run_name for r in defaults) == sorted(f"{v}-seed{s}" for v in VARIANTS for s in SEEDS)

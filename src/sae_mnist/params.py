@@ -6,11 +6,13 @@ message naming the key, before data is read or an MLflow run is started.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from .errors import BenchmarkError
 
@@ -256,6 +258,29 @@ class AblationParams(_Strict):
     seed: int = Field(ge=0)
 
 
+Factor = Annotated[float, Field(gt=0)]
+STUDIES = ("budget", "lr")  # the robustness studies: what each factor multiplies (train.epochs, train.lr)
+
+
+class RobustnessParams(_Strict):
+    """The robustness study: every L1 and KL frontier setting on one seed, at other budgets and learning rates."""
+
+    seed: int = Field(ge=0)
+    budget_factors: list[Factor] = Field(min_length=1)  # train.epochs times each (rounded, at least 1)
+    lr_factors: list[Factor] = Field(min_length=1)  # train.lr times each
+
+    _distinct_values = field_validator("budget_factors", "lr_factors")(_distinct)
+
+    def factors(self, study: str) -> list[float]:
+        return {"budget": self.budget_factors, "lr": self.lr_factors}[study]
+
+    def training(self, base: StackTraining, study: str, factor: float) -> StackTraining:
+        """`base` (an architecture's train: settings) with its budget or its learning rate times `factor`."""
+        if study == "budget":
+            return base.model_copy(update={"epochs": max(1, math.floor(base.epochs * factor + 0.5))})
+        return base.model_copy(update={"lr": base.lr * factor})
+
+
 class WideParams(_Strict):
     """A wide linear configuration for the comparison with published probe accuracies (e.g. 2000 units)."""
 
@@ -322,6 +347,7 @@ class Params(_Strict):
     recipe: RecipeParams
     train: TrainParams
     ablation: AblationParams
+    robustness: RobustnessParams
     wide: WideParams
     evaluate: EvaluateParams
     probe: ProbeParams
@@ -333,6 +359,15 @@ class Params(_Strict):
             raise ValueError(f"evaluate.thresholds {self.evaluate.thresholds} must include evaluate.active_threshold "
                              f"{self.evaluate.active_threshold}")
         return self
+
+    @field_validator("robustness")
+    @classmethod
+    def _robustness_seed_is_a_seed(cls, robustness: RobustnessParams, info: ValidationInfo) -> RobustnessParams:
+        seeds = info.data.get("seeds")
+        if seeds is not None and robustness.seed not in seeds:
+            raise ValueError(f"robustness.seed {robustness.seed} must be one of seeds {seeds}: the report sets its "
+                             "results beside that seed's main frontier")
+        return robustness
 
     @field_validator("seeds")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -130,6 +132,22 @@ def frontiers(arch: str, thresholds: list[float], points: dict[str, list[dict]],
     return fig
 
 
+def _difference_axes(fig: plt.Figure, ax, xlabel: str, title: str,
+                     minor: tuple[int, ...] = tuple(range(2, 10))) -> plt.Figure:
+    """A KL − L1 figure's axes: L0 on a log x axis labelled 40, 60, 100 rather than 4 × 10¹ (of the minor ticks,
+    only the multiples `minor` of a power of ten: fewer where the axis spans decades and labels would overlap)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(
+        lambda x, _: f"{x:g}" if round(x / 10 ** math.floor(math.log10(x))) in minor else ""))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("KL − L1 in test FVU\n(below 0: KL reconstructs better)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
 def verdict_curve(arch: str, grid: np.ndarray, diff: np.ndarray, ci_low: np.ndarray, ci_high: np.ndarray,
                   significant: np.ndarray, covered: tuple[float, float], threshold: float,
                   average: float | None = None) -> plt.Figure:
@@ -151,17 +169,24 @@ def verdict_curve(arch: str, grid: np.ndarray, diff: np.ndarray, ci_low: np.ndar
     if average is not None:
         ax.axhline(average, color="tab:purple", linestyle="--", linewidth=1,
                    label=f"average over the grid (primary estimand) {average:+.4f}")
-    ax.set_xscale("log")
     ax.set_xlim(*covered)
-    plain = FuncFormatter(lambda x, _: f"{x:g}")  # 40, 60, 100 rather than 4 × 10¹
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
-    ax.set_xlabel(f"L0 (entries > {threshold:g}), log; the axis spans the covered range")
-    ax.set_ylabel("KL − L1 in test FVU\n(below 0: KL reconstructs better)")
-    ax.set_title(f"{arch}: KL − L1 along the matched-L0 grid (threshold {threshold:g})", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return fig
+    return _difference_axes(fig, ax, f"L0 (entries > {threshold:g}), log; the axis spans the covered range",
+                            f"{arch}: KL − L1 along the matched-L0 grid (threshold {threshold:g})")
+
+
+def robustness_curves(arch: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float) -> plt.Figure:
+    """KL − L1 in FVU against L0 (log) on each check's grid: label -> (grid, KL − L1 at each grid point).
+
+    The first curve (the primary over every seed) is drawn thick and black, the others thin, one colour each.
+    The solid grey line is zero (below it KL reconstructs better).
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.axhline(0.0, color="grey", linewidth=1)
+    for i, (label, (grid, diff)) in enumerate(curves.items()):
+        style = {"color": "black", "linewidth": 2.2} if i == 0 else {"color": f"C{i - 1}", "linewidth": 1.2}
+        ax.plot(grid, diff, marker="o", markersize=3, label=label, **style)
+    return _difference_axes(fig, ax, f"L0 (entries > {threshold:g}), log",
+                            f"{arch}: KL − L1 along the grid, as trained and under each variation", minor=(2, 5))
 
 
 def firing_histograms(frequencies: dict[str, np.ndarray]) -> plt.Figure:

@@ -4,7 +4,7 @@
 
 It copies the repository's files (tracked and untracked-but-not-ignored) into DIR, makes it a
 git repository of its own, shrinks `params.yaml` (`quick` below: two seeds, fewer images, epochs
-and settings, a smaller model, a shorter probe, `smoke: true`), reuses the downloaded data when
+and settings, a smaller model, a shorter probe, one factor per robustness study, `smoke: true`), reuses the downloaded data when
 there is some, and runs `dvc repro` there, with its own MLflow store. Its report's title says it is a smoke run, not for
 citing; the repository's own results are untouched.
 """
@@ -55,6 +55,7 @@ def quick(params: dict) -> None:
     params["wide"]["hidden"] = 200
     params["wide"]["topk"] = {"k": 10}
     params["probe"].update(C=[1.0], max_iter=100, max_samples=6000)  # the images it trained on
+    params["robustness"].update(budget_factors=[0.5], lr_factors=[3.0])  # one stack per robustness stage
 
 
 def main() -> None:

@@ -252,6 +252,14 @@ def primary_estimand(l1: dict[int, tuple], kl: dict[int, tuple], n_grid: int = P
     }
 
 
+def points_estimand(l1_points: list[dict], kl_points: list[dict], threshold: float,
+                    l0_range: tuple[float, float] | None = None) -> dict | None:
+    """primary_estimand of frontier-file points (setting, seed, metrics) at `threshold`: each seed's L1 and KL
+    frontiers (seed_frontiers), e.g. of one seed's points or of one training variation's (stages/robustness.py)."""
+    return primary_estimand(seed_frontiers(l1_points, threshold), seed_frontiers(kl_points, threshold),
+                            l0_range=l0_range)
+
+
 def matched_values(fronts: dict[int, tuple], grid: np.ndarray, column: int = 1, log_y: bool = False) -> np.ndarray:
     """(seeds, grid) values of one column of each seed's frontier (1: FVU, 2: the extra one), read at `grid` L0
     (log_y: log values interpolated, as the primary estimand reads FVU)."""

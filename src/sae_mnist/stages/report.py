@@ -1,8 +1,8 @@
 """`report`: the Markdown and HTML report and its figures, generated from result files.
 
 Reads only files (no torch), and logs the report to an MLflow run of its own: per-seed default-setting metrics (`eval/`), every frontier point
-(`frontier/`), the recipe ablation (`ablation/`), the wide configuration (`wide/`), loss logs and
-the baselines. Every number, check and sentence of comparison is computed here from those files
+(`frontier/`), the recipe ablation (`ablation/`), the robustness studies (`robustness/`), the wide configuration
+(`wide/`), loss logs and the baselines. The study sections are stages/report_studies.py's. Every number, check and sentence of comparison is computed here from those files
 (see sae_mnist.reporting and sae_mnist.stats), and the "How to cite" block names the code,
 params, data and environment they came from.
 """
@@ -14,7 +14,7 @@ import json
 import math
 from pathlib import Path
 
-from ..params import ARCHITECTURES, PENALTIES, load_params
+from ..params import ARCHITECTURES, PENALTIES, STUDIES, load_params
 
 # Columns of the per-variant table (means over seeds with 95% intervals).
 MAIN_COLUMNS = ("fvu", "l0", "code_size", "dead_fraction", "always_on_fraction", "probe_accuracy")
@@ -144,14 +144,14 @@ def analyse(variants: dict, thresholds: list[float], primary_threshold: float, p
     return results
 
 
-def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, wide_dir: Path,
+def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, robustness_dir: Path, wide_dir: Path,
         baselines_file: Path, data_dir: Path, out_dir: Path, headline_file: Path, params_file: Path) -> None:
     params = load_params(params_file)
     import numpy as np
 
     from .. import plots, reporting
     from ..data import read_manifest
-    from . import report_verdict
+    from . import report_studies, report_verdict
     from ..io import read_json, staged_dir, write_json
     from ..provenance import git_commit
     from ..reporting import METRICS, mean_ci
@@ -168,6 +168,8 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
     dataset, n_seeds = manifest["dataset"], len(params.seeds)
     archs = [a for a in ARCHITECTURES if any(v["arch"] == a for v in variants.values())]
     results = analyse(variants, thresholds, theta, pca_fvu, params.sweep.l0_range)
+    report_studies.add_robustness(results, report_studies.load_robustness(robustness_dir), theta,
+                                  params.robustness.seed, params.sweep.l0_range)
     all_points = [pt for v in variants.values() for pt in v["frontier"]["points"]]
     converged = [pt["training"]["convergence"]["converged"] for pt in all_points]
     batches = -(-min(params.train.max_samples or 60000, manifest["counts"]["train"]) // params.train.batch_size)
@@ -225,6 +227,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
             plots.save(plots.frontiers(arch, thresholds, r["points"], pca_fvu, r["fronts"], grids),
                        figures / f"frontier-{arch}.png")
         report_verdict.save_figures(results, theta, figures)
+        report_studies.save_robustness_figures(results, theta, figures)
         plots.save(plots.reconstruction_grid({n: v["arrays"] for n, v in variants.items()}), figures / "reconstructions.png")
         for name, v in variants.items():
             plots.save(plots.feature_grid(v["arrays"]["features"], v["arrays"]["firing_frequency"], name),
@@ -359,28 +362,9 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                           f"{d.diff:+.4f} FVU [{d.ci_low:+.4f}, {d.ci_high:+.4f}] over the covered range L0 ≈ "
                           + "–".join(map(reporting.l0_text, r["capped"]["covered"])) + " (secondary).\n")
 
-        md.append("## Recipe ablation\n")
-        md.append(
-            f"Each variant's default setting on seed {params.ablation.seed}, trained with the full recipe, without each "
-            "part in turn, and with none of them (the recipe before: raw inputs, independent "
-            "initialisation, the full decoder gradient, constant learning rate, full penalty from the first step). "
-            "Test FVU (truncated code), "
-            "L0 and dead units (of all units; conv: channels); ✗ marks a run that did not converge.\n"
-        )
-        for arch, abl in ablations.items():
-            md.append(f"### {arch}\n")
-            by = {(m["recipe"], m["variant"]): m for m in abl["models"]}
-            recipes = list(dict.fromkeys(m["recipe"] for m in abl["models"]))
-            names = list(dict.fromkeys(m["variant"] for m in abl["models"]))
-            rows = []
-            for rec in recipes:
-                row = [rec]
-                for n in names:
-                    m = by[(rec, n)]["metrics"]
-                    mark = "" if by[(rec, n)]["convergence"]["converged"] else " ✗"
-                    row.append(f"{m['dead_units']}/{m['code_units']} / {m['fvu']:.4f} / {m['l0']:.1f}{mark}")
-                rows.append(row)
-            md.append(reporting.markdown_table(["recipe"] + [f"{n}: dead / FVU / L0" for n in names], rows))
+        md.append(report_studies.ablation_section(ablations, params.ablation.seed))
+        md.append(report_studies.robustness_section(results, theta, params.robustness.seed,
+                                                    {s: params.robustness.factors(s) for s in STUDIES}))
 
         md.append("## KL on equal terms\n")
         md.append(
@@ -490,24 +474,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                   f"> C is at the edge of the grid ({grid}), where a C beyond it may do better, for: "
                   f"{', '.join(at_edge)}.\n")
         if wide:
-            md.append("### A wide code beside the published 98.8%\n")
-            published = baselines["published"][1]
-            md.append(f"Published: {published['source']}: ≈ {published['accuracy']:.3f}. This benchmark's "
-                      f"{wide[0]['hidden']}-unit linear SAEs, same recipe and budget, {len(wide)} seed(s) "
-                      "(mean [95% CI]):\n")
-            by_variant: dict[str, list] = {}
-            for w in wide:
-                for m in w["models"]:
-                    by_variant.setdefault(f"{m['variant']} ({', '.join(f'{k} {v:g}' for k, v in m['setting'].items())})",
-                                          []).append(m)
-            rows = []
-            for name, ms in by_variant.items():
-                acc = summarize([m["metrics"]["probe_accuracy"] for m in ms], bounds="fraction", resolution=1e-4)
-                rows.append([name, mean_ci(acc, ".4f"), f"{np.mean([m['metrics']['l0'] for m in ms]):.1f}",
-                             f"{np.mean([m['metrics']['fvu'] for m in ms]):.4f}",
-                             f"{sum(m['convergence']['converged'] for m in ms)} / {len(ms)}",
-                             f"{sum(m['metrics']['probe_converged'] == 1.0 for m in ms)} / {len(ms)}"])
-            md.append(reporting.markdown_table(["wide model", "probe accuracy", "L0", "FVU", "converged", "probe converged"], rows))
+            md.append(report_studies.wide_section(wide, baselines["published"][1]))
 
         md.append("## Features\n")
         md.append("Firing frequency of every code unit (conv: channel active anywhere on the image), log scale; dead "
@@ -577,6 +544,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, w
                             for a, r in results.items()},
             "checks": [{"ok": bool(ok), "check": text} for ok, text in checks],
             "verdicts": {a: r["verdict"] for a, r in results.items()},
+            "robustness": report_studies.robustness_json(results),
         })
     write_json(headline_file, headline(variants, results, theta))
     log_report(params, Path(out_dir), dataset, manifest["digest"], results, theta)

@@ -53,8 +53,8 @@ def verdict_section(results: dict, thresholds: list[float], theta: float) -> str
               "and KL frontiers reach at that threshold; the grid lies inside it):\n")
     header = ["architecture", "threshold", "L0 range", "KL − L1 (FVU)", "95% CI", "paired p", "Holm p"]
     md.append(reporting.markdown_table(header, threshold_rows(results, thresholds, theta)))
-    md.append("\n".join(f"- {r['sensitivity_sentence']}" for r in results.values() if "sensitivity_sentence" in r)
-              + "\n")
+    md.append("\n".join(f"- {r[key]}" for key in ("sensitivity_sentence", "robustness_sentence")
+                        for r in results.values() if key in r) + "\n")
     for arch, r in results.items():
         est = r["estimands"][theta]
         if est is None:

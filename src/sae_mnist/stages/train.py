@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..params import PENALTIES, Params, ParamsError, RecipeParams, load_params
+from ..params import PENALTIES, Params, ParamsError, RecipeParams, StackTraining, load_params
 
 # Per-epoch training state, outside every DVC output so that it survives a crash (git- and DVC-ignored).
 CHECKPOINT_DIR = Path(".checkpoints")
@@ -63,9 +63,25 @@ def frontier_members(params: Params, arch: str) -> list[Member]:
             for i, s in enumerate(params.sweep.points(penalty, params.penalty.of(penalty, arch), arch))]
 
 
+@dataclass(frozen=True)
+class TrainedStack:
+    """What train_members trained, in memory: each member's penalty and model (its initial weights: load
+    `stack.export(k)` into it), the stack, the training result and each member's MLflow run id."""
+
+    penalties: list
+    models: list
+    stack: object
+    result: object  # training.StackResult
+    run_ids: list[str]
+
+
 def train_members(params: Params, arch: str, seed: int, members: list[Member], data_dir: Path, model_dir: Path,
-                  log_dir: Path, stage: str, stack_name: str, model_params=None) -> None:
-    """Train `members` as one stack on `seed`; write their weights, descriptions and logs; track them in MLflow."""
+                  log_dir: Path, stage: str, stack_name: str, model_params=None,
+                  training: StackTraining | None = None) -> TrainedStack:
+    """Train `members` as one stack on `seed`; write their weights, descriptions and logs; track them in MLflow.
+
+    `training`: what the stack trains with, by default the train: settings at the architecture's budget.
+    """
     import mlflow
     import pandas as pd
     import torch
@@ -78,7 +94,7 @@ def train_members(params: Params, arch: str, seed: int, members: list[Member], d
     from ..training import Checkpoint, select_device, train_stack
 
     model_params = model_params or params.model
-    training = params.train.of(arch)  # the train: settings at this architecture's budget
+    training = training or params.train.of(arch)  # by default the train: settings at this architecture's budget
     manifest = read_manifest(data_dir)
     split = load_split(data_dir, "train")
     images = torch.from_numpy(split.images[: training.max_samples].copy())
@@ -162,6 +178,7 @@ def train_members(params: Params, arch: str, seed: int, members: list[Member], d
                         "data_digest": manifest["digest"], "environment": env,
                     })
     checkpoint.remove()  # only once every output is in place
+    return TrainedStack(penalties, models, stack, result, list(run_ids))
 
 
 def initial_stack(arch: str, model_params, members: list[Member], seed: int, images):

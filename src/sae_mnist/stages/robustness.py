@@ -1,0 +1,99 @@
+"""`robustness@<arch>-<study>`: does the primary estimand's sign hold under other training?
+
+On one seed (`robustness.seed`), every L1 and KL frontier setting of the architecture (both penalties, every
+setting, the defaults included) is trained as one stack per factor of the study, everything else as the train
+stage has it (recipe, data, batch size): study `budget` multiplies the architecture's train.epochs by each of
+`robustness.budget_factors` (rounded, at least 1; the warm-ups and the cosine decay stretch with it), study `lr`
+multiplies train.lr by each of `robustness.lr_factors`. Each model is evaluated as the evaluate stage evaluates
+it (held_out_metrics on the test set). Writes `<out_file>`: per factor, the epochs and learning rate used and
+every model as a frontier file's point, from which the report computes the single-seed estimand
+(reporting.points_estimand). Models and per-epoch losses go under `<model_dir>/<study>-x<factor>/` and
+`<log_dir>/<study>-x<factor>/`; MLflow: a parent run per factor's stack, a child run per model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from ..params import Params, StackTraining, load_params
+
+COMPARED = ("l1", "kl")  # the penalties the verdict compares
+
+
+def compared_members(params: Params, arch: str) -> list:
+    """Every L1 and KL frontier setting of `arch`, defaults included: the two frontiers the verdict compares."""
+    from .train import frontier_members
+
+    return [m for m in frontier_members(params, arch) if m.penalty in COMPARED]
+
+
+def variation_name(study: str, factor: float) -> str:
+    """'budget-x0.5', 'lr-x3': names a variation's stack, directories and models."""
+    return f"{study}-x{factor:g}"
+
+
+def evaluated_points(members: list, penalties: list, models: list, stack, convergence: list[dict], seed: int,
+                     training: StackTraining, x_test, params: Params) -> list[dict]:
+    """Each trained member of `stack` (model k: stack.export(k), loaded into models[k]) evaluated on `x_test` as
+    the evaluate stage does: a frontier file's point (name, penalty, setting, seed, default, metrics) with the
+    epochs, learning rate and convergence it trained with under `training`."""
+    from .evaluate import held_out_metrics
+
+    points = []
+    for k, (member, model, penalty) in enumerate(zip(members, models, penalties)):
+        model.load_state_dict(stack.export(k))
+        metrics, _, _ = held_out_metrics(model, penalty, x_test, params)
+        points.append({"name": member.name, "penalty": member.penalty, "setting": member.settings.model_dump(),
+                       "seed": seed, "default": member.default, "metrics": metrics,
+                       "training": {"epochs": training.epochs, "lr": training.lr, "convergence": convergence[k]}})
+    return points
+
+
+def train_points(params: Params, arch: str, seed: int, members: list, training: StackTraining, images, x_test,
+                 device, desc: str = "stack") -> tuple[list[dict], object]:
+    """Train `members` as one stack on `seed` under `training`, in memory (no files, no MLflow), and evaluate each:
+    (evaluated_points, the training.StackResult). What benchmarks/budget_by_verdict.py measures with."""
+    from ..training import train_stack
+    from .train import initial_stack
+
+    penalties, models, stack = initial_stack(arch, params.model, members, seed, images)
+    result = train_stack(stack, penalties, [m.name for m in members], images, training, seed, device,
+                         recipes=[m.recipe for m in members], desc=desc)
+    return evaluated_points(members, penalties, models, stack, result.convergence, seed, training, x_test,
+                            params), result
+
+
+def run(arch: str, study: str, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Path,
+        params_file: Path) -> None:
+    params = load_params(params_file)
+    import torch
+
+    from ..data import load_split, read_manifest
+    from ..io import write_json
+    from ..provenance import git_commit
+    from ..training import to_float_images
+    from .evaluate import log_test_metrics
+    from .train import train_members
+
+    r, base = params.robustness, params.train.of(arch)
+    x = to_float_images(torch.from_numpy(load_split(data_dir, "test").images.copy()), torch.device("cpu"))
+    variations = []
+    for factor in r.factors(study):
+        name = variation_name(study, factor)
+        training = r.training(base, study, factor)
+        members = [replace(m, suffix=name) for m in compared_members(params, arch)]
+        trained = train_members(params, arch, r.seed, members, data_dir, model_dir / name, log_dir / name,
+                                stage=f"robustness@{arch}-{study}", stack_name=f"{arch}-robustness-{name}-seed{r.seed}",
+                                training=training)
+        points = evaluated_points(members, trained.penalties, trained.models, trained.stack,
+                                  trained.result.convergence, r.seed, training, x, params)
+        for point, run_id in zip(points, trained.run_ids):
+            log_test_metrics(run_id, point["metrics"])
+            point["training"]["mlflow_run_id"] = run_id
+        variations.append({"factor": factor, "epochs": training.epochs, "lr": training.lr, "points": points,
+                           "wall_time_s": trained.result.wall_time_s})
+    manifest = read_manifest(data_dir)
+    write_json(out_file, {"arch": arch, "study": study, "seed": r.seed, "base": {"epochs": base.epochs, "lr": base.lr},
+                          "variations": variations, "dataset": manifest["dataset"], "data_digest": manifest["digest"],
+                          "git_commit": git_commit()})
