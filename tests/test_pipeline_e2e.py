@@ -129,7 +129,7 @@ def test_every_frontier_point_is_evaluated_on_every_seed(run):
         arch, penalty = variant.split("-")
         frontier = json.loads((repo / f"frontier/{variant}.json").read_text())
         settings = {json.dumps(pt["setting"], sort_keys=True) for pt in frontier["points"]}
-        expected = {"none": 1, "l1": 2, "kl": 5, "topk": 2}[penalty]  # tiny(): default + the extra settings
+        expected = {"none": 1, "l1": 2, "kl": 3, "topk": 2}[penalty]  # tiny(): default + the extra settings
         assert len(settings) == expected, variant
         assert len(frontier["points"]) == expected * len(SEEDS)
         assert {pt["seed"] for pt in frontier["points"]} == set(SEEDS)
@@ -225,7 +225,7 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]
     assert len(children) == len(runs) - len(parents) - 1  # and the report's run
     frontier = [r for r in children if r.data.tags["dvc_stage"].startswith("train@")]
-    per_stack = {"none": 1, "l1": 2, "kl": 5, "topk": 2}
+    per_stack = {"none": 1, "l1": 2, "kl": 3, "topk": 2}
     assert len(frontier) == 2 * len(SEEDS) * sum(per_stack.values())
     main = [r for r in frontier if r.data.tags["default_setting"] == "true"]
     assert sorted(r.info.run_name for r in main) == sorted(f"{v}-seed{s}" for v in VARIANTS for s in SEEDS)
