@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -53,26 +52,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 TOLERANCE = 0.02  # done: ours at most 2% above SAELens's FVU at every matched L0
 
 
-def interpolate_log_log(points: list[tuple[float, float]], l0: float) -> float | None:
-    """FVU at `l0` on the frontier `points` [(L0, FVU)], linear in log FVU against log L0 between the two
-    neighbouring points (the report's rule, stats.interpolate_at); None outside the points' L0 range."""
-    from sae_mnist.stats import interpolate_at
-
-    value = float(interpolate_at([p[0] for p in points], [p[1] for p in points], l0, log_y=True))
-    return None if math.isnan(value) else value
-
-
 def matched_comparison(ours: list[tuple[float, float]], theirs: list[tuple[float, float]]) -> dict:
-    """Each of our (L0, FVU) points against `theirs` interpolated at its L0: ours / theirs - 1, and the worst."""
-    rows = []
-    for l0, fvu in sorted(ours):
-        reference = interpolate_log_log(theirs, l0)
-        rows.append({"l0": l0, "fvu": fvu, "reference_fvu": reference,
-                     "relative_difference": None if reference is None else fvu / reference - 1})
-    matched = [r["relative_difference"] for r in rows if r["relative_difference"] is not None]
-    worst = max(matched) if matched else None
-    return {"points": rows, "n_matched": len(matched), "worst_relative_difference": worst,
-            "tolerance": TOLERANCE, "passed": worst is not None and worst <= TOLERANCE}
+    """Each of our points against SAELens's frontier read at its L0: the report's own rule
+    (reporting.reference_comparison, log FVU linear in log L0), the criterion TOLERANCE."""
+    from sae_mnist.reporting import reference_comparison
+
+    return reference_comparison(ours, theirs, TOLERANCE)
 
 
 def full_batches(x, batch_size: int, seed: int):

@@ -14,10 +14,12 @@ parser.add_argument("--ablation", type=Path, required=True, help="directory of t
 parser.add_argument("--robustness", type=Path, required=True, help="directory of the robustness studies' results")
 parser.add_argument("--wide", type=Path, required=True, help="directory of the wide configuration's results")
 parser.add_argument("--baselines", type=Path, required=True, help="the baselines stage's JSON file")
+parser.add_argument("--reference", type=Path, required=True,
+                    help="the reference implementation's frontier (benchmarks/reference_sae.json)")
 parser.add_argument("--data", type=Path, required=True, help="output directory of the download stage")
 parser.add_argument("--out", type=Path, required=True, help="directory to write the report into")
 parser.add_argument("--headline", type=Path, required=True, help="JSON file of the headline metrics (DVC metrics)")
 parser.add_argument("--params", type=Path, default=Path("params.yaml"))
 args = parser.parse_args()
 run_stage(report.run, args.eval, args.logs, args.frontier, args.ablation, args.robustness, args.wide, args.baselines,
-          args.data, args.out, args.headline, args.params)
+          args.reference, args.data, args.out, args.headline, args.params)

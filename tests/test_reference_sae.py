@@ -15,14 +15,14 @@ reference_sae = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(reference_sae)
 
 
-def test_interpolation_is_linear_in_log_log():
+def test_the_reference_is_read_linear_in_log_log_and_never_extrapolated():
     # Between (10, 0.2) and (40, 0.05): L0 20 is halfway in log L0, so log FVU is halfway: sqrt(0.2 * 0.05) = 0.1.
     frontier = [(40.0, 0.05), (10.0, 0.2), (80.0, 0.03)]
-    assert reference_sae.interpolate_log_log(frontier, 20.0) == pytest.approx(0.1)
-    assert reference_sae.interpolate_log_log(frontier, 40.0) == pytest.approx(0.05)  # on a point: that point
-    assert reference_sae.interpolate_log_log(frontier, 10.0) == pytest.approx(0.2)
-    assert reference_sae.interpolate_log_log(frontier, 9.0) is None
-    assert reference_sae.interpolate_log_log(frontier, 81.0) is None
+    ours = [(20.0, 0.1), (40.0, 0.05), (10.0, 0.2), (9.0, 0.3), (81.0, 0.03)]
+    read = {r["l0"]: r["reference_fvu"] for r in reference_sae.matched_comparison(ours, frontier)["points"]}
+    assert read[20.0] == pytest.approx(0.1)
+    assert read[40.0] == pytest.approx(0.05) and read[10.0] == pytest.approx(0.2)  # on a point: that point
+    assert read[9.0] is None and read[81.0] is None
 
 
 def test_matched_comparison_reports_the_worst_point():

@@ -92,6 +92,27 @@ def placement_counts(rows: list[dict]) -> dict[str, int]:
     return {where: sum(r["where"] == where for r in rows) for where in ("below", "inside", "above")}
 
 
+REFERENCE_TOLERANCE = 0.02  # our training on par with the reference implementation: at most 2% above its FVU
+
+
+def reference_comparison(ours: list[tuple[float, float]], theirs: list[tuple[float, float]],
+                         tolerance: float = REFERENCE_TOLERANCE) -> dict:
+    """Each of our (L0, FVU) points against the reference frontier `theirs` read at its L0 (log FVU linear in log
+    L0 between neighbouring points, never extrapolated): ours / theirs - 1, the worst, and whether it is within
+    `tolerance` at every matched point."""
+    rows = []
+    theirs = sorted(theirs)
+    for l0, fvu in sorted(ours):
+        value = float(stats.interpolate_at([p[0] for p in theirs], [p[1] for p in theirs], l0, log_y=True))
+        reference = None if math.isnan(value) else value
+        rows.append({"l0": l0, "fvu": fvu, "reference_fvu": reference,
+                     "relative_difference": None if reference is None else fvu / reference - 1})
+    matched = [r["relative_difference"] for r in rows if r["relative_difference"] is not None]
+    worst = max(matched) if matched else None
+    return {"points": rows, "n_matched": len(matched), "worst_relative_difference": worst,
+            "tolerance": tolerance, "passed": worst is not None and worst <= tolerance}
+
+
 def seed_summaries(per_seed: list[dict]) -> dict[str, stats.Summary]:
     """Mean, std and 95% interval over seeds of every numeric metric present in all seeds (bounded ones on their
     scale)."""

@@ -145,13 +145,14 @@ def analyse(variants: dict, thresholds: list[float], primary_threshold: float, p
 
 
 def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, robustness_dir: Path, wide_dir: Path,
-        baselines_file: Path, data_dir: Path, out_dir: Path, headline_file: Path, params_file: Path) -> None:
+        baselines_file: Path, reference_file: Path, data_dir: Path, out_dir: Path, headline_file: Path,
+        params_file: Path) -> None:
     params = load_params(params_file)
     import numpy as np
 
     from .. import plots, reporting
     from ..data import read_manifest
-    from . import report_studies, report_verdict
+    from . import report_reference, report_studies, report_verdict
     from ..io import read_json, staged_dir, write_json
     from ..provenance import git_commit
     from ..reporting import METRICS, mean_ci
@@ -216,6 +217,14 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, r
                            f"{arch}: L1 and KL put as many settings inside the declared L0 range "
                            f"{'–'.join(f'{b:g}' for b in params.sweep.l0_range.of(arch))} (±1): "
                            f"L1 {inside['l1']}, KL {inside['kl']}"))
+    reference = read_json(reference_file)
+    reference_md, reference_check = "", None
+    if "linear-l1" in variants:
+        reference_md, reference_check = report_reference.section(
+            reference, variants["linear-l1"]["frontier"]["points"], theta,
+            report_reference.our_settings(params, min(params.train.max_samples or math.inf, manifest["counts"]["train"])))
+    if reference_check is not None:
+        checks.append(reference_check)
     probes_ok = [pt["metrics"]["probe_converged"] == 1.0 for pt in all_points]
     checks.append((all(probes_ok), f"every probe converged ({sum(probes_ok)} of {len(probes_ok)})"))
 
@@ -224,7 +233,8 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, r
         figures.mkdir()
         for arch, r in results.items():
             grids = {t: (est["grid"] if est else None) for t, est in r["estimands"].items()}
-            plots.save(plots.frontiers(arch, thresholds, r["points"], pca_fvu, r["fronts"], grids),
+            drawn = report_reference.drawn(reference, theta) if arch == "linear" else None
+            plots.save(plots.frontiers(arch, thresholds, r["points"], pca_fvu, r["fronts"], grids, reference=drawn),
                        figures / f"frontier-{arch}.png")
         report_verdict.save_figures(results, theta, figures)
         report_studies.save_robustness_figures(results, theta, figures)
@@ -345,6 +355,8 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, r
         for arch, r in results.items():
             md.append(f"### {arch}\n")
             md.append(f"![{arch} frontier](figures/frontier-{arch}.png)\n")
+            if arch == "linear" and reference_md:
+                md.append(reference_md)
             est = r["estimands"][theta]
             if est is None:
                 continue

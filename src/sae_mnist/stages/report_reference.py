@@ -1,0 +1,86 @@
+"""The report's comparison with the field's reference implementation (SAELens), from benchmarks/reference_sae.json.
+
+That file is written outside the pipeline (`python benchmarks/reference_sae.py`, an optional dependency): SAELens's
+standard ReLU + L1 SAE trained by its own trainer on the same images, order, width, batch, steps and learning rate
+as our linear L1 frontier on one seed. Here our L1 points of that seed, from this run's frontier files, are set
+against SAELens's points at matched L0 (reporting.reference_comparison), drawn on the linear frontier figure, and
+checked: ours at most 2% above it everywhere. A file made under other training settings than this run's is named
+as such, and the check fails until the benchmark is re-run.
+"""
+
+from __future__ import annotations
+
+from .. import reporting
+
+# What must agree between the reference file and this run for the comparison to be like for like.
+SAME_SETTINGS = ("epochs", "batch_size", "lr", "n_train", "hidden")
+
+
+def our_settings(params, n_train: int) -> dict:
+    training = params.train.of("linear")
+    return {"epochs": training.epochs, "batch_size": training.batch_size, "lr": training.lr, "n_train": n_train,
+            "hidden": params.model.linear.hidden, "recipe": params.recipe.model_dump()}
+
+
+def differences(reference: dict, ours: dict) -> list[str]:
+    """The training settings in which the reference file differs from this run ([] when like for like)."""
+    out = [f"{k} {reference.get(k)} (this run: {ours[k]})" for k in SAME_SETTINGS if reference.get(k) != ours[k]]
+    theirs = reference.get("ours", {}).get("recipe", {})
+    out += [f"recipe.{k} {theirs.get(k)} (this run: {v})" for k, v in ours["recipe"].items() if theirs.get(k) != v]
+    return out
+
+
+def comparison(reference: dict, l1_points: list[dict], theta: float) -> dict | None:
+    """Our L1 frontier points of the reference's seed at the reference's threshold against its points."""
+    if reference.get("active_threshold") != theta:
+        return None
+    key = f"{theta:g}"
+    ours = [(p["metrics"][f"l0_at_{key}"], p["metrics"][f"fvu_at_{key}"]) for p in l1_points
+            if p["seed"] == reference["seed"]]
+    theirs = [(p["l0"], p["fvu"]) for p in reference["saelens"]["points"]]
+    return reporting.reference_comparison(ours, theirs) if ours else None
+
+
+def drawn(reference: dict, theta: float) -> dict | None:
+    """SAELens's points as plots.frontiers draws a reference: on the panel of its threshold, labelled."""
+    if reference.get("active_threshold") != theta:
+        return None
+    points = sorted((p["l0"], p["fvu"]) for p in reference["saelens"]["points"])
+    return {"threshold": theta, "l0": [p[0] for p in points], "fvu": [p[1] for p in points],
+            "label": f"SAELens L1 (seed {reference['seed']})"}
+
+
+def section(reference: dict, l1_points: list[dict], theta: float, ours: dict) -> tuple[str, tuple[bool, str] | None]:
+    """Markdown for the comparison, and the report's check (None when nothing could be compared)."""
+    result = comparison(reference, l1_points, theta)
+    stale = differences(reference, ours)
+    md = ["### Against the field's reference implementation (SAELens)\n",
+          f"`benchmarks/reference_sae.json` (commit `{reference['git_commit'][:7]}`, sae-lens "
+          f"{reference['versions']['sae-lens']}, seed {reference['seed']}): SAELens's standard ReLU + L1 SAE trained by "
+          f"its own trainer on the same {reference['n_train']:,} images in the same order, width {reference['hidden']}, "
+          f"batch {reference['batch_size']}, {reference['steps']:,} steps, lr {reference['lr']:g} with the same warm-ups "
+          "and a cosine decay to lr/10, at the λ values of our L1 frontier; evaluated by our evaluate stage's code. "
+          "Decoder norms: ours keep every decoder column at unit norm (renormalised after each step; the decoder "
+          "gradient's part along the column removed before it), the L1 term is λ Σⱼ|zⱼ|; SAELens's are free, its L1 "
+          "term is λ Σⱼ zⱼ‖W_dec,j‖ (the same objective up to a rescaling of each unit), and they are folded into its "
+          "code before evaluation, so the threshold means the same for both. Drawn on the linear frontier figure "
+          f"(threshold {theta:g}, ✕).\n"]
+    if stale:
+        md.append("> The reference file was made under other training settings than this run: " + "; ".join(stale)
+                  + ". Re-run `python benchmarks/reference_sae.py` for a like-for-like comparison; the table below "
+                  "sets this run's points against it anyway.\n")
+    if result is None:
+        md.append("No point of this run's L1 frontier on that seed lies inside SAELens's L0 range.\n")
+        return "\n".join(md), None
+    rows = [[f"{r['l0']:.1f}", f"{r['fvu']:.4f}", "outside its L0 range" if r["reference_fvu"] is None else
+             f"{r['reference_fvu']:.4f}", "–" if r["relative_difference"] is None else
+             f"{100 * r['relative_difference']:+.1f}%"] for r in result["points"]]
+    md.append(f"Our L1 points (seed {reference['seed']}) against SAELens's FVU read at the same L0 (log FVU linear in "
+              "log L0 between its points):\n")
+    md.append(reporting.markdown_table(["L0", "FVU ours", "FVU SAELens at that L0", "ours / SAELens − 1"], rows))
+    worst = result["worst_relative_difference"]
+    ok = result["passed"] and not stale
+    text = (f"linear L1 training on par with SAELens: at most {100 * result['tolerance']:g}% above its FVU at every "
+            f"matched L0 ({result['n_matched']} point{'' if result['n_matched'] == 1 else 's'}, worst {100 * worst:+.1f}%"
+            + (f"; the reference is not like for like: {'; '.join(stale)}" if stale else "") + ")")
+    return "\n".join(md), (ok, text)
