@@ -18,6 +18,7 @@ from .errors import BenchmarkError
 
 ARCHITECTURES = ("linear", "conv")
 PENALTIES = ("none", "l1", "kl", "topk")
+COMPARED = ("l1", "kl")  # the penalties the verdict compares; none and TopK are references
 
 Architecture = Literal["linear", "conv"]
 PenaltyName = Literal["none", "l1", "kl", "topk"]

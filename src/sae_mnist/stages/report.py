@@ -14,7 +14,7 @@ import json
 import math
 from pathlib import Path
 
-from ..params import ARCHITECTURES, PENALTIES, STUDIES, load_params
+from ..params import ARCHITECTURES, COMPARED, PENALTIES, STUDIES, load_params
 
 # Columns of the per-variant table (means over seeds with 95% intervals).
 MAIN_COLUMNS = ("fvu", "l0", "code_size", "dead_fraction", "always_on_fraction", "probe_accuracy")
@@ -35,7 +35,7 @@ METRIC_DEFINITIONS = """\
 | ρ̂ⱼ, mean \\|ρ̂ − ρ\\| / ρ | KL only: unit j's firing probability, the mean of sigmoid(uⱼ) (= zⱼ / scale) over test images (conv: and positions), and the mean over units of its distance to the target ρ, relative to ρ. "Reaches its target": ≤ 0.1 |
 | saturated | KL only: fraction of code entries with sigmoid(u) > 0.99, where the code is capped at its scale |
 | Hoyer | mean per-image Hoyer sparsity (√n − ‖z‖₁/‖z‖₂)/(√n − 1): 1 for a one-hot code, 0 for a constant code; needs no threshold |
-| probe acc. | test accuracy of a multinomial logistic regression (scikit-learn, lbfgs, standardised features, at most {max_iter} iterations) trained on the codes of {probe_images}; its inverse regularisation C is chosen from {C} by accuracy on the last {validation_pct:g}% of them (fitted on the rest), once per variant on its default setting's first seed, then refitted on all of them |
+| probe acc. | test accuracy of a multinomial logistic regression (scikit-learn, lbfgs, standardised features, at most {max_iter} iterations) trained on the codes of {probe_images}; its inverse regularisation C is chosen from {C} by accuracy on the last {validation_pct:g}% of them (fitted on the rest), once per variant on its default setting's first seed, then refitted on all of them. Every point of the L1 and KL frontiers is probed (the report reads probe accuracy along them); of none and TopK, the default setting |
 | converged | the training objective's mean over the last 10% of steps moved by less than {relative_pct:g}% of itself from its mean over the 10% before, or by less than {fvu_tol:g} in FVU units (see *Convergence*) |
 
 Statistics: "mean [lo, hi]" is the mean over seeds and the 95% interval of the mean from Student's t with n − 1
@@ -109,7 +109,8 @@ def analyse(variants: dict, thresholds: list[float], primary_threshold: float, p
         pts = {p: variants[f"{arch}-{p}"]["frontier"]["points"] for p in PENALTIES if f"{arch}-{p}" in variants}
         if "l1" not in pts or "kl" not in pts:
             continue
-        fronts = {t: {p: reporting.seed_frontiers(v, t, extra="probe_accuracy") for p, v in pts.items()} for t in thresholds}
+        fronts = {t: {p: reporting.seed_frontiers(v, t, extra="probe_accuracy" if p in COMPARED else None)
+                      for p, v in pts.items()} for t in thresholds}
         declared = l0_ranges.of(arch)
         estimands = {t: reporting.primary_estimand(fronts[t]["l1"], fronts[t]["kl"],
                                                    l0_range=declared if t == primary_threshold else None)
@@ -225,7 +226,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, r
             report_reference.our_settings(params, min(params.train.max_samples or math.inf, manifest["counts"]["train"])))
     if reference_check is not None:
         checks.append(reference_check)
-    probes_ok = [pt["metrics"]["probe_converged"] == 1.0 for pt in all_points]
+    probes_ok = [pt["metrics"]["probe_converged"] == 1.0 for pt in all_points if "probe_converged" in pt["metrics"]]
     checks.append((all(probes_ok), f"every probe converged ({sum(probes_ok)} of {len(probes_ok)})"))
 
     with staged_dir(out_dir) as out:
@@ -473,7 +474,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, r
             md.append(f"{arch}: probe accuracy along the frontiers at matched L0 (interpolated like FVU; secondary):\n")
             md.append(reporting.markdown_table(["L0", "probe L1", "probe KL", "KL − L1 [95% CI]"], rows))
         unconverged = sorted({pt["name"] for v in variants.values() for pt in v["frontier"]["points"]
-                              if pt["metrics"]["probe_converged"] != 1.0})
+                              if pt["metrics"].get("probe_converged", 1.0) != 1.0})
         md.append(f"lbfgs converged on every probe ({len(probes_ok)}).\n" if not unconverged else
                   f"> lbfgs stopped at its iteration limit ({params.probe.max_iter}) for: {', '.join(unconverged)}.\n")
         chosen = {name: v["frontier"]["probe_C"] for name, v in variants.items()}

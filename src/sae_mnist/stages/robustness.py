@@ -16,9 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ..params import Params, StackTraining, load_params
-
-COMPARED = ("l1", "kl")  # the penalties the verdict compares
+from ..params import COMPARED, Params, StackTraining, load_params
 
 
 def compared_members(params: Params, arch: str) -> list:
