@@ -46,3 +46,8 @@ def test_the_reference_is_drawn_on_its_own_threshold_only():
     assert drawn["l0"] == [10.0, 40.0] and drawn["fvu"] == pytest.approx([0.2, 0.05])
     assert report_reference.drawn(reference_file(), 0.2) is None
     assert report_reference.section(reference_file(), [l1_point(0, 20.0, 0.1)], 0.2, SETTINGS)[1] is None
+
+
+def test_nothing_to_compare_when_no_point_lies_in_the_reference_range():
+    md, check = report_reference.section(reference_file(), [l1_point(0, 500.0, 0.01)], 0.1, SETTINGS)
+    assert check is None and "nothing to compare" in md

@@ -69,8 +69,9 @@ def section(reference: dict, l1_points: list[dict], theta: float, ours: dict) ->
         md.append("> The reference file was made under other training settings than this run: " + "; ".join(stale)
                   + ". Re-run `python benchmarks/reference_sae.py` for a like-for-like comparison; the table below "
                   "sets this run's points against it anyway.\n")
-    if result is None:
-        md.append("No point of this run's L1 frontier on that seed lies inside SAELens's L0 range.\n")
+    if result is None or result["n_matched"] == 0:
+        md.append("No point of this run's L1 frontier on that seed lies inside SAELens's L0 range: nothing to "
+                  "compare.\n")
         return "\n".join(md), None
     rows = [[f"{r['l0']:.1f}", f"{r['fvu']:.4f}", "outside its L0 range" if r["reference_fvu"] is None else
              f"{r['reference_fvu']:.4f}", "–" if r["relative_difference"] is None else
