@@ -1,6 +1,6 @@
 """The training budget chosen by the verdict: the L1 and KL frontiers of one architecture retrained at doubling budgets.
 
-    python benchmarks/budget_by_verdict.py --arch linear [--seed 0] [--epochs 20 40 80]
+    python benchmarks/budget_by_verdict.py --arch linear [--seed 0] [--epochs 20 40 80] [--lr LR]
         [--params params.yaml] [--data data/mnist] [--out benchmarks/budget_<arch>.json]
 
 For each budget (train.epochs; the warm-ups and the cosine decay stretch with it), every L1 and KL frontier
@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", default=[20, 40, 80])
     parser.add_argument("--ci-half-width", type=float, default=None,
                         help="the primary estimand's 3-seed 95%% CI half-width, if known (else 10%% of itself rules)")
+    parser.add_argument("--lr", type=float, default=None, help="train.lr for every budget (default: params.yaml's)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, default=Path("data/mnist"))
     parser.add_argument("--out", type=Path, default=None)
@@ -78,7 +79,8 @@ def main() -> None:
     _, rate_before = matmul_gflops(device)
     budgets = []
     for epochs in args.epochs:
-        training = params.train.of(args.arch).model_copy(update={"epochs": epochs})
+        training = params.train.of(args.arch).model_copy(
+            update={"epochs": epochs, **({"lr": args.lr} if args.lr is not None else {})})
         evaluated, result = train_points(params, args.arch, args.seed, members, training, images, x_test, device,
                                          desc=f"{args.arch} {epochs} epochs")
         points = []
@@ -105,6 +107,7 @@ def main() -> None:
                              args.ci_half_width)
     out = {"command": " ".join(["python", *sys.argv]), "arch": args.arch, "seed": args.seed,
            "l0_range": list(l0_range), "active_threshold": theta, "recipe": params.recipe.model_dump(),
+           "lr": params.train.lr if args.lr is None else args.lr,
            "dataset": read_manifest(args.data)["dataset"], "git_commit": git_commit(), "machine": cpu_name(),
            "threads": params.train.threads, "sgemm_gflops": {"before": round(rate_before), "after": round(rate_after)},
            "budgets": budgets, "decision": decision}
