@@ -37,11 +37,12 @@ def tiny(params: dict) -> None:
     params["model"]["linear"]["hidden"] = 32
     params["model"]["conv"]["channels"] = 4
     params["sweep"]["l0_range"] = {"linear": [1, 100000], "conv": [1, 100000]}  # tiny models: the covered range
-    for arch in ("linear", "conv"):  # one extra lam, rho at each of two scales, one k: 1 + 2 + 3 + 2 models per stack
+    for arch in ("linear", "conv"):  # one extra lam, 4 KL settings on 3 paths, one k: 1 + 2 + 5 + 2 models per stack
         params["sweep"]["l1"][arch] = {"lam": [params["penalty"]["l1"][arch]["lam"] * 4]}
         kl = params["penalty"]["kl"][arch]
-        params["sweep"]["kl"][arch] = [{"beta": kl["beta"] * 4, "scale": kl["scale"], "rho": [kl["rho"] / 2]},
-                                       {"beta": kl["beta"] * 4, "scale": 1.0, "rho": [kl["rho"]]}]
+        params["sweep"]["kl"][arch] = [{"beta": kl["beta"] * 4, "scale": kl["scale"], "rho": [kl["rho"]]},
+                                       {"beta": kl["beta"], "scale": kl["scale"], "rho": [kl["rho"] / 2]},
+                                       {"beta": kl["beta"], "scale": 1.0, "rho": [kl["rho"], kl["rho"] / 2]}]
         params["penalty"]["topk"][arch] = {"k": 8}
         params["sweep"]["topk"][arch] = {"k": [4]}
     params["wide"]["hidden"] = 48
@@ -129,7 +130,7 @@ def test_every_frontier_point_is_evaluated_on_every_seed(run):
         arch, penalty = variant.split("-")
         frontier = json.loads((repo / f"frontier/{variant}.json").read_text())
         settings = {json.dumps(pt["setting"], sort_keys=True) for pt in frontier["points"]}
-        expected = {"none": 1, "l1": 2, "kl": 3, "topk": 2}[penalty]  # tiny(): default + the extra settings
+        expected = {"none": 1, "l1": 2, "kl": 5, "topk": 2}[penalty]  # tiny(): default + the extra settings
         assert len(settings) == expected, variant
         assert len(frontier["points"]) == expected * len(SEEDS)
         assert {pt["seed"] for pt in frontier["points"]} == set(SEEDS)
@@ -229,7 +230,7 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]
     assert len(children) == len(runs) - len(parents) - 1  # and the report's run
     frontier = [r for r in children if r.data.tags["dvc_stage"].startswith("train@")]
-    per_stack = {"none": 1, "l1": 2, "kl": 3, "topk": 2}
+    per_stack = {"none": 1, "l1": 2, "kl": 5, "topk": 2}
     assert len(frontier) == 2 * len(SEEDS) * sum(per_stack.values())
     main = [r for r in frontier if r.data.tags["default_setting"] == "true"]
     assert sorted(r.info.run_name for r in main) == sorted(f"{v}-seed{s}" for v in VARIANTS for s in SEEDS)
