@@ -101,6 +101,12 @@ def main() -> None:
             "curve": None if est is None else (est["fvu_kl"][0] - est["fvu_l1"][0]).tolist(),
             "points": points,
         })
+        print(f"\n{epochs} epochs: {len(members)} models, {result.wall_time_s / 60:.1f} min; "
+              f"estimand {budgets[-1]['estimand']}", flush=True)
+        for pt in points:
+            print(f"  {pt['name']:42s} L0 {pt['l0']:7.1f} {'in ' if pt['inside_l0_range'] else 'out'}  "
+                  f"FVU {pt['fvu']:.4f}  change {100 * pt['relative_change_last_tenth']:+.2f}%"
+                  f"{'  rising' if pt['objective_rose'] else ''}", flush=True)
     _, rate_after = matmul_gflops(device)
 
     decision = choose_budget({b["epochs"]: b["estimand"] for b in budgets if b["estimand"] is not None},
