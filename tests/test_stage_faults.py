@@ -34,7 +34,8 @@ def small(params: dict) -> None:
     for arch in ("linear", "conv"):  # one extra lam, beta, rho and k: stacks of 8 (none, l1 x 2, kl x 3, topk x 2)
         params["sweep"]["l1"][arch] = {"lam": [params["penalty"]["l1"][arch]["lam"] * 4]}
         kl = params["penalty"]["kl"][arch]
-        params["sweep"]["kl"][arch] = {"beta": [kl["beta"] * 4], "rho": [kl["rho"] / 2]}
+        params["sweep"]["kl"][arch] = [{"beta": kl["beta"] * 4, "scale": kl["scale"], "rho": [kl["rho"]]},
+                                       {"beta": kl["beta"], "scale": kl["scale"], "rho": [kl["rho"] / 2]}]
         params["sweep"]["topk"][arch] = {"k": [params["penalty"]["topk"][arch]["k"] // 2]}
 
 
