@@ -385,7 +385,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, r
             "reaches any norm. The KL code is z = s · sigmoid(u) with a fixed scale s, swept over the values below; "
             "the frontier takes KL's best envelope over s. s is fixed, not learned per unit: a learned gain could trade "
             "places with the bias (g·σ(u) ≈ σ(u + ln g) for small σ) and meet ρ̂ = ρ without changing what the model "
-            "computes. Per scale, at the default β and ρ grid (means over seeds of every KL run with that scale):\n"
+            "computes. Per scale (means over seeds of every KL run with that scale, whatever its path's β and ρ):\n"
         )
         for arch in archs:
             if f"{arch}-kl" not in variants:
