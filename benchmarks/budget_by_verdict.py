@@ -88,7 +88,7 @@ def main() -> None:
             metrics, c = pt["metrics"], pt["training"]["convergence"]
             points.append({"name": pt["name"], "penalty": pt["penalty"], "setting": pt["setting"], "seed": args.seed,
                            "l0": metrics["l0"], "fvu": metrics["fvu"],
-                           "inside_l0_range": bool(l0_range[0] <= metrics["l0"] <= l0_range[1]),
+                           "inside_l0_range": reporting.where_in_range(metrics["l0"], l0_range) == "inside",
                            "relative_change_last_tenth": c["relative_change_last_tenth"],
                            "objective_rose": c["objective_by_tenth"][-1] > c["objective_by_tenth"][-2],
                            "converged": c["converged"]})

@@ -72,6 +72,11 @@ def dead_unit_check(name: str, arch: str, per_seed: list[dict], limit: float) ->
             f"dead per seed: {unit_counts(per_seed, 'dead_fraction', arch)})")
 
 
+def where_in_range(l0: float, l0_range: tuple[float, float]) -> str:
+    """Where an L0 lies against a declared range: "below", "inside" (bounds included) or "above"."""
+    return "below" if l0 < l0_range[0] else "above" if l0 > l0_range[1] else "inside"
+
+
 def placement(points: list[dict], threshold: float, l0_range: tuple[float, float]) -> list[dict]:
     """Each setting of one variant's frontier: its mean L0 over seeds at `threshold` and where that lies against the
     declared range: "below", "inside" (bounds included) or "above". Settings in the frontier file's order."""
@@ -82,8 +87,7 @@ def placement(points: list[dict], threshold: float, l0_range: tuple[float, float
     rows = []
     for key, l0s in by_setting.items():
         l0 = float(np.mean(l0s))
-        where = "below" if l0 < l0_range[0] else "above" if l0 > l0_range[1] else "inside"
-        rows.append({"setting": json.loads(key), "l0": l0, "where": where})
+        rows.append({"setting": json.loads(key), "l0": l0, "where": where_in_range(l0, l0_range)})
     return rows
 
 

@@ -211,9 +211,11 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, r
     placement = {arch: {p: reporting.placement(variants[f"{arch}-{p}"]["frontier"]["points"], theta,
                                                params.sweep.l0_range.of(arch))
                         for p in PENALTIES if p != "none" and f"{arch}-{p}" in variants} for arch in archs}
-    for arch, placed in placement.items():
-        if "l1" in placed and "kl" in placed:
-            inside = {p: reporting.placement_counts(placed[p])["inside"] for p in ("l1", "kl")}
+    placed_counts = {arch: {p: reporting.placement_counts(rows) for p, rows in placed.items()}
+                     for arch, placed in placement.items()}
+    for arch, counts in placed_counts.items():
+        if "l1" in counts and "kl" in counts:
+            inside = {p: counts[p]["inside"] for p in ("l1", "kl")}
             checks.append((abs(inside["l1"] - inside["kl"]) <= 1,
                            f"{arch}: L1 and KL put as many settings inside the declared L0 range "
                            f"{'–'.join(f'{b:g}' for b in params.sweep.l0_range.of(arch))} (±1): "
@@ -336,8 +338,7 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, r
                 v = variants.get(f"{arch}-{penalty}")
                 if v is None:
                     continue
-                placed = placement[arch][penalty]
-                counts = reporting.placement_counts(placed)
+                placed, counts = placement[arch][penalty], placed_counts[arch][penalty]
                 counted.append(f"{PENALTY_LABEL[penalty]} {counts['inside']} inside, {counts['below']} below, "
                                f"{counts['above']} above")
                 rows += [[PENALTY_LABEL[penalty], ", ".join(f"{k} {x:g}" for k, x in p["setting"].items()),
