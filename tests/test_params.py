@@ -127,4 +127,5 @@ def test_each_architecture_trains_at_its_own_budget():
         stack = params.train.of(arch)
         assert stack.epochs == getattr(params.train.epochs, arch)
         assert stack.model_dump() == {**params.train.model_dump(), "epochs": stack.epochs}
-    assert params.train.of("conv").epochs > params.train.of("linear").epochs  # conv converges more slowly (report)
+    # Each budget is chosen by the verdict per architecture (benchmarks/budget_*.json): they differ today.
+    assert params.train.of("conv").epochs != params.train.of("linear").epochs
