@@ -142,7 +142,8 @@ def test_verdict_says_where_a_reversing_curve_changes_sign():
     est = _curve([10, 100, 1000], [-0.02, 0.06, 0.08], [0.01, 0.2, 0.03], 0.04, 0.02, (5.0, 2000.0))
     text = reporting.verdict("conv", {0.1: est}, 0.1, holm_p=0.04)
     assert text == ("conv: the sign of KL − L1 reverses inside the covered range L0 ≈ 5–2000 (the L0 every seed's L1 "
-                    "and KL frontiers reach, threshold 0.1): KL reconstructs better below L0 ≈ 17.8, L1 above (KL "
+                    "and KL frontiers reach, threshold 0.1): KL reconstructs better below L0 ≈ 17.8, L1 reconstructs better "
+                    "above (KL "
                     "better at L0 ≈ 10 (KL − L1 -0.0200 FVU, significant at 1 of 1); L1 better at L0 ≈ 100–1000 "
                     "(KL − L1 +0.0600 to +0.0800 FVU, significant at 1 of 2); significant: unadjusted, the point's "
                     "paired 95% interval excludes zero). Averaged over the grid (the primary estimand): KL − L1 = "
@@ -150,6 +151,13 @@ def test_verdict_says_where_a_reversing_curve_changes_sign():
                     "at 5%). The curve changes sign, so this average weighs the stretches by their share of the grid: "
                     "it names no winner for the whole range.")
     assert reporting.zero_crossing(10, -0.02, 100, 0.06) == pytest.approx(10**1.25)
+    # A stretch without a significant point is named as only nominally better. Zero between (log10 20, -0.01) and
+    # (2, +0.06) lies 1/7 of the way: 10^(1.30103 + 0.69897 / 7) = 25.2.
+    est = _curve([10, 20, 100, 1000], [-0.02, -0.01, 0.06, 0.08], [0.3, 0.2, 0.01, 0.03], 0.04, 0.02, (5.0, 2000.0))
+    assert ("KL is nominally better (significant at none of its 2 grid points) below L0 ≈ 25.2, L1 reconstructs "
+            "better above (") in reporting.curve_sentence(est, 0.1)
+    est = _curve([10, 100, 1000], [-0.02, 0.06, 0.08], [0.3, 0.01, 0.03], 0.04, 0.02, (5.0, 2000.0))
+    assert "KL is nominally better (not significant at its one grid point) below" in reporting.curve_sentence(est, 0.1)
 
 
 def test_verdict_counts_several_sign_changes():

@@ -239,8 +239,8 @@ INTERPOLATION = {True: "log FVU interpolated linearly in log L0", False: "FVU in
 PRIMARY_ESTIMAND = (
     "KL − L1 in test FVU of the truncated code at the activity threshold `evaluate.active_threshold`, averaged "
     f"over {PRIMARY_GRID_POINTS} L0 values evenly spaced in log L0 inside the declared range `sweep.l0_range` "
-    "(clipped to the range every seed's L1 and KL Pareto frontiers cover, if narrower), each frontier read there with {INTERPOLATION[PRIMARY_LOG_FVU]} between its points (never "
-    "extrapolated); paired over seeds (each seed's L1 and KL start from the same weights and see the same "
+    "(clipped to the range every seed's L1 and KL Pareto frontiers cover, if narrower), each frontier read there "
+    f"with {INTERPOLATION[PRIMARY_LOG_FVU]} between its points (never extrapolated); paired over seeds (each seed's L1 and KL start from the same weights and see the same "
     "batches: the paired t interval and test of the per-seed averages); Holm's correction across the "
     "architectures. Negative favours KL."
 )
@@ -336,6 +336,16 @@ def _stretch(est: dict, first: int, last: int) -> str:
     return f"{span} (KL − L1 {size} FVU, significant at {sum(map(significant, points))} of {len(points)})"
 
 
+def _who_is_better(est: dict, sign: int, first: int, last: int) -> str:
+    """'KL reconstructs better', or, where none of the stretch's points is significant, that it is only nominal."""
+    n_significant = sum(map(significant, est["at_grid"][first:last + 1]))
+    if n_significant:
+        return f"{BETTER_BY_SIGN[sign]} reconstructs better"
+    n = last - first + 1
+    where = "not significant at its one grid point" if n == 1 else f"significant at none of its {n} grid points"
+    return f"{BETTER_BY_SIGN[sign]} is nominally better ({where})"
+
+
 def curve_sentence(est: dict, threshold: float) -> str:
     """What KL − L1 does along the grid: one sign everywhere (who is better over the whole covered range), one
     reversal (who is better below and above the L0 where it changes sign), or several; with how many of each
@@ -352,11 +362,11 @@ def curve_sentence(est: dict, threshold: float) -> str:
     stretches = "; ".join(f"{BETTER_BY_SIGN[sign] + ' better' if sign else 'equal'} at {_stretch(est, first, last)}"
                           for sign, first, last in runs)
     if len(runs) == 2 and 0 not in (runs[0][0], runs[1][0]):
-        (below, _, last), (above, _, _) = runs
         grid, d = est["grid"], est["at_grid"]
+        last = runs[0][2]
         x = zero_crossing(grid[last], d[last].diff, grid[last + 1], d[last + 1].diff)
-        head = (f"the sign of KL − L1 reverses inside {where}: {BETTER_BY_SIGN[below]} reconstructs better below "
-                f"L0 ≈ {l0_text(x)}, {BETTER_BY_SIGN[above]} above")
+        below, above = (_who_is_better(est, *run) for run in runs)
+        head = f"the sign of KL − L1 reverses inside {where}: {below} below L0 ≈ {l0_text(x)}, {above} above"
     else:
         head = f"the sign of KL − L1 changes {len(runs) - 1} times inside {where}"
     return f"{head} ({stretches}; {SIGNIFICANCE})."
