@@ -142,9 +142,8 @@ def test_verdict_says_where_a_reversing_curve_changes_sign():
     est = _curve([10, 100, 1000], [-0.02, 0.06, 0.08], [0.01, 0.2, 0.03], 0.04, 0.02, (5.0, 2000.0))
     text = reporting.verdict("conv", {0.1: est}, 0.1, holm_p=0.04)
     assert text == ("conv: the sign of KL − L1 reverses inside the covered range L0 ≈ 5–2000 (the L0 every seed's L1 "
-                    "and KL frontiers reach, threshold 0.1): KL reconstructs better below L0 ≈ 17.8, L1 reconstructs better "
-                    "above (KL "
-                    "better at L0 ≈ 10 (KL − L1 -0.0200 FVU, significant at 1 of 1); L1 better at L0 ≈ 100–1000 "
+                    "and KL frontiers reach, threshold 0.1): KL reconstructs better below L0 ≈ 17.8, L1 reconstructs "
+                    "better above (KL better at L0 ≈ 10 (KL − L1 -0.0200 FVU, significant at 1 of 1); L1 better at L0 ≈ 100–1000 "
                     "(KL − L1 +0.0600 to +0.0800 FVU, significant at 1 of 2); significant: unadjusted, the point's "
                     "paired 95% interval excludes zero). Averaged over the grid (the primary estimand): KL − L1 = "
                     "+0.0400 FVU (95% CI [+0.0300, +0.0500], paired over 3 seeds; Holm-adjusted p = 0.04, significant "

@@ -240,9 +240,9 @@ PRIMARY_ESTIMAND = (
     "KL − L1 in test FVU of the truncated code at the activity threshold `evaluate.active_threshold`, averaged "
     f"over {PRIMARY_GRID_POINTS} L0 values evenly spaced in log L0 inside the declared range `sweep.l0_range` "
     "(clipped to the range every seed's L1 and KL Pareto frontiers cover, if narrower), each frontier read there "
-    f"with {INTERPOLATION[PRIMARY_LOG_FVU]} between its points (never extrapolated); paired over seeds (each seed's L1 and KL start from the same weights and see the same "
-    "batches: the paired t interval and test of the per-seed averages); Holm's correction across the "
-    "architectures. Negative favours KL."
+    f"with {INTERPOLATION[PRIMARY_LOG_FVU]} between its points (never extrapolated); paired over seeds (each "
+    "seed's L1 and KL start from the same weights and see the same batches: the paired t interval and test of the "
+    "per-seed averages); Holm's correction across the architectures. Negative favours KL."
 )
 
 
@@ -333,13 +333,17 @@ def _stretch(est: dict, first: int, last: int) -> str:
     diffs = [d.diff for d in points]
     smallest, largest = f"{min(diffs, key=abs):+.4f}", f"{max(diffs, key=abs):+.4f}"
     size = smallest if smallest == largest else f"{smallest} to {largest}"
-    return f"{span} (KL − L1 {size} FVU, significant at {sum(map(significant, points))} of {len(points)})"
+    return f"{span} (KL − L1 {size} FVU, significant at {_n_significant(est, first, last)} of {len(points)})"
+
+
+def _n_significant(est: dict, first: int, last: int) -> int:
+    """How many grid points first..last have a paired 95% interval excluding zero."""
+    return sum(map(significant, est["at_grid"][first:last + 1]))
 
 
 def _who_is_better(est: dict, sign: int, first: int, last: int) -> str:
     """'KL reconstructs better', or, where none of the stretch's points is significant, that it is only nominal."""
-    n_significant = sum(map(significant, est["at_grid"][first:last + 1]))
-    if n_significant:
+    if _n_significant(est, first, last):
         return f"{BETTER_BY_SIGN[sign]} reconstructs better"
     n = last - first + 1
     where = "not significant at its one grid point" if n == 1 else f"significant at none of its {n} grid points"
