@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
@@ -353,6 +353,9 @@ class Params(_Strict):
     evaluate: EvaluateParams
     probe: ProbeParams
     tracking: TrackingParams
+    # How `python -m sae_mnist.cluster` submits the stages to Slurm. No stage reads it; its typed schema lives in
+    # sae_mnist.cluster.config, so that it can change without making every stage's results stale.
+    cluster: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _thresholds_include_the_active_one(self) -> Params:
