@@ -2,6 +2,7 @@
 #   make repro   create .venv with the locked versions, then run the whole benchmark (dvc repro)
 #   make test    create .venv with the locked versions, then run the test suite
 #   make quick   the whole pipeline on a small configuration in .quick/ (a smoke run, not for citing)
+#   make slurm   every stage that is not up to date as a Slurm job (README: "Run it on a Slurm cluster")
 #   make check-results   fail if a stage's code, data or parameters changed since its committed results
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.installed
 # DVC stages call `python`: make it the environment's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro quick test check-results ui clean-venv
+.PHONY: setup repro quick slurm test check-results ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,10 @@ repro: setup
 # The whole pipeline on a small configuration in .quick/ (a throwaway copy): a smoke run, not for citing.
 quick: setup
 	python -m sae_mnist.quick .quick
+
+# SLURM_ARGS passes options on, e.g. make slurm SLURM_ARGS="--partition cpu --dry-run"
+slurm: setup
+	python -m sae_mnist.cluster submit $(SLURM_ARGS)
 
 # PYTEST_ARGS passes options on, e.g. make test PYTEST_ARGS="--mnist-mirror ../shared/data/mnist -x"
 test: setup

@@ -39,6 +39,9 @@ def pytest_addoption(parser):
     group.addoption("--require-postgres", action="store_true",
                     help="fail, instead of skip, the tracking-server test when PostgreSQL is missing "
                          "(default: $SAE_MNIST_REQUIRE_POSTGRES=1)")
+    group.addoption("--require-slurm", action="store_true",
+                    help="fail, instead of skip, the Slurm cluster test when Slurm is missing "
+                         "(default: $SAE_MNIST_REQUIRE_SLURM=1)")
     group.addoption("--require-mnist", action="store_true",
                     help="fail, instead of skip, the tests that need full MNIST when it is not available "
                          "(default: $SAE_MNIST_REQUIRE_DATA=1)")

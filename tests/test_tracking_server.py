@@ -6,17 +6,10 @@ SAE_MNIST_REQUIRE_POSTGRES=1 (as CI runs) makes that a failure.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
-from pathlib import Path
 
 import mlflow
 import mlflow.pyfunc
@@ -25,93 +18,23 @@ import torch
 
 from tests.conftest import copy_repo, edit_params, subprocess_env
 from tests.test_pipeline_e2e import BUDGET_FACTORS, EPOCHS, LR_FACTORS, SEEDS, VARIANTS, tiny
+from tests.tracking_server import HOW_TO_ENABLE, postgres_bin, postgres_tracking_server
 
 pytestmark = pytest.mark.e2e
-HOW_TO_ENABLE = ("PostgreSQL is not available: install it (Debian: apt-get install postgresql, which puts initdb and "
-                 "pg_ctl in /usr/lib/postgresql/<version>/bin) and psycopg2-binary (pip install -e '.[server]')")
-
-
-def postgres_bin() -> Path | None:
-    for candidate in [*sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True),
-                      *(str(Path(p).parent) for p in [shutil.which("initdb")] if p)]:
-        if (Path(candidate) / "initdb").is_file() and (Path(candidate) / "pg_ctl").is_file():
-            return Path(candidate)
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def as_postgres(cmd: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: run its tools as the `postgres` user then."""
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    """Until `url` answers 200; fails, with the server's log, if the server exits or the time runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    state = f"exited with {process.returncode}" if process.poll() is not None else f"did not answer within {timeout} s"
-    pytest.fail(f"{url} {state}; the server's log ends:\n{log.read_text()[-3000:]}")
-
 
 @pytest.fixture(scope="module")
-def server(request, tmp_path_factory):
+def server(request):
     """A PostgreSQL cluster and `mlflow server` (backend store on it, artifacts in a directory) on 127.0.0.1."""
     binaries = postgres_bin()
-    try:
-        import psycopg2  # noqa: F401
-    except ImportError:
-        binaries = None
     if binaries is None:
         if request.config.getoption("--require-postgres") or os.environ.get("SAE_MNIST_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"required, but {HOW_TO_ENABLE}")
         pytest.skip(HOW_TO_ENABLE)
-    # Not under pytest's basetemp: that is private to its owner (0700), and as root the cluster runs as `postgres`.
-    root = Path(tempfile.mkdtemp(prefix="sae-mnist-server-"))
-    request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
-    data, sockets = root / "pgdata", root / "sockets"
-    sockets.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-    subprocess.run(as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
-                   check=True, capture_output=True)
-    pg_port = free_port()
-    subprocess.run(as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(root / "postgres.log"), "-w", "-o",
-                                f"-p {pg_port} -k {sockets} -c listen_addresses=127.0.0.1", "start"]),
-                   check=True, capture_output=True)
     try:
-        subprocess.run(as_postgres([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres",
-                                    "mlflow"]), check=True, capture_output=True)
-        port = free_port()
-        artifacts = root / "artifacts"
-        log_file = root / "mlflow-server.log"
-        log = open(log_file, "w")
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", f"postgresql+psycopg2://postgres@127.0.0.1:{pg_port}/mlflow",
-             "--artifacts-destination", artifacts.as_uri(), "--workers", "2"],
-            env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            # Its first start creates MLflow's schema in PostgreSQL (every migration): slow on a busy 2-core machine.
-            wait_for(f"http://127.0.0.1:{port}/health", process, log_file, timeout=600)
-            yield f"http://127.0.0.1:{port}", artifacts
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-            log.close()
-    finally:
-        subprocess.run(as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
+        with postgres_tracking_server(binaries, subprocess_env()) as (uri, artifacts):
+            yield uri, artifacts
+    except RuntimeError as e:  # the server did not start: its log says why
+        pytest.fail(str(e))
 
 
 def test_a_pipeline_logs_everything_to_a_postgres_backed_server(server, tmp_path_factory):

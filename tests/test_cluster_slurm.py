@@ -1,0 +1,188 @@
+"""The pipeline on a real Slurm cluster: every stage a job, a PostgreSQL-backed tracking server, a failure and a resume.
+
+A throwaway single-node cluster (tests/slurm_cluster.py) runs the quick profile at one thread per job, so the
+2-CPU node runs two jobs at once. The run is compared with a sequential `dvc repro` of the same profile.
+Skipped, with the reason, where Slurm or PostgreSQL is missing; `--require-slurm` or SAE_MNIST_REQUIRE_SLURM=1
+(as CI runs) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from sae_mnist.quick import quick
+from tests.conftest import copy_repo, edit_params, subprocess_env
+from tests.slurm_cluster import slurm_cluster, unavailable_reason
+from tests.test_tracking_server import server  # noqa: F401  (the PostgreSQL-backed tracking server fixture)
+
+pytestmark = pytest.mark.e2e
+BROKEN = "raise SystemExit(3)  # a fault injected by test_cluster_slurm\n"
+
+
+def profile(params: dict) -> None:
+    """The quick profile, one thread per job, each job asking for one CPU."""
+    quick(params)
+    params["train"]["threads"] = 1
+    params["cluster"] = {"default": {"cpus": 1, "time": "01:00:00"}}
+
+
+def commit(repo: Path, message: str) -> None:
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", message],
+                   cwd=repo, check=True)
+
+
+def cluster(repo: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sae_mnist.cluster", *args], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=3600)
+
+
+def all_jobs(env: dict) -> list[str]:
+    return subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], env=env, capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
+def job_times(job_id: str, env: dict) -> tuple[datetime, datetime]:
+    fields = dict(f.split("=", 1) for f in subprocess.run(["scontrol", "show", "job", "-o", job_id], env=env,
+                                                          capture_output=True, text=True).stdout.split() if "=" in f)
+    return datetime.fromisoformat(fields["StartTime"]), datetime.fromisoformat(fields["EndTime"])
+
+
+@pytest.fixture(scope="module")
+def slurm(request):
+    reason = unavailable_reason()
+    if reason:
+        if request.config.getoption("--require-slurm") or os.environ.get("SAE_MNIST_REQUIRE_SLURM") == "1":
+            pytest.fail(f"required, but {reason}")
+        pytest.skip(reason)
+    with slurm_cluster() as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+def runs(slurm, server, mnist_mirror, tmp_path_factory):  # noqa: F811
+    """A sequential `dvc repro`, then on the cluster: a SQLite store refused, a run with one stage broken, and the
+    resubmission after its fix."""
+    uri, _ = server
+    sequential = copy_repo(tmp_path_factory.mktemp("sequential"))
+    edit_params(sequential, profile)
+    commit(sequential, "quick profile")
+    result = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=sequential,
+                            env=subprocess_env(MNIST_MIRROR=str(mnist_mirror)), capture_output=True, text=True,
+                            timeout=3600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    repo = copy_repo(tmp_path_factory.mktemp("cluster"))
+    edit_params(repo, profile)
+    commit(repo, "quick profile")
+    env = subprocess_env(MNIST_MIRROR=str(mnist_mirror), **slurm)
+    before = all_jobs(env)
+    refused = cluster(repo, env, "submit")  # MLFLOW_TRACKING_URI unset: each job would write its own SQLite file
+    refused_after = all_jobs(env)
+
+    env["MLFLOW_TRACKING_URI"] = uri
+    baselines = repo / "pipeline" / "baselines.py"
+    original = baselines.read_text()
+    baselines.write_text(original.replace("import argparse\n", "import argparse\n" + BROKEN, 1))
+    commit(repo, "a broken stage")
+    broken = cluster(repo, env, "submit")
+    assert broken.returncode == 0, broken.stdout + broken.stderr
+    broken_status = cluster(repo, env, "status", "--wait", "--poll", "2")
+
+    baselines.write_text(original)
+    commit(repo, "the stage fixed")
+    fixed = cluster(repo, env, "submit")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    fixed_status = cluster(repo, env, "status", "--wait", "--poll", "2")
+    run_dirs = sorted((repo / ".cluster" / "runs").iterdir())
+    return {"sequential": sequential, "repo": repo, "env": env, "uri": uri, "refused": refused,
+            "jobs_before": before, "jobs_after_refusal": refused_after, "broken": broken_status,
+            "fixed_submit": fixed, "fixed": fixed_status, "run_dirs": run_dirs}
+
+
+def manifest(run_dir: Path) -> dict[str, dict]:
+    return {job["name"]: job for job in json.loads((run_dir / "run.json").read_text())["jobs"]}
+
+
+def test_a_sqlite_store_is_refused_before_any_job_is_submitted(runs):
+    assert runs["refused"].returncode == 2
+    assert "MLFLOW_TRACKING_URI is not set" in runs["refused"].stderr
+    assert "set MLFLOW_TRACKING_URI to the team's tracking server" in runs["refused"].stderr
+    assert runs["jobs_after_refusal"] == runs["jobs_before"]
+
+
+def test_a_failed_stage_is_named_with_its_log_and_its_dependents_are_cancelled(runs):
+    status = runs["broken"]
+    assert status.returncode == 1, status.stdout + status.stderr
+    jobs = manifest(runs["run_dirs"][0])
+    log = jobs["baselines"]["log"]
+    # DVC exits 255 when a stage fails; the log has the stage's own exit code.
+    assert f"FAILED baselines (job {jobs['baselines']['job_id']}, exit 255): its log is {log}" in status.stdout
+    assert "cancelled because of it: report, collect" in status.stdout
+    assert "fix it, commit, and submit again" in status.stdout
+    assert "exited with 3" in Path(log).read_text()  # DVC's own words on the stage's exit
+    assert {name: state for state, name in re.findall(r"^\s+(\w+)\s+(\S+)\s+job", status.stdout, flags=re.M)} == {
+        **{name: "COMPLETED" for name in jobs if name not in ("baselines", "report", "collect")},
+        "baselines": "FAILED", "report": "CANCELLED", "collect": "CANCELLED"}
+
+
+def test_every_stage_ran_as_its_own_job_in_dependency_order_two_at_once(runs):
+    env, jobs = runs["env"], manifest(runs["run_dirs"][0])
+    ran = {name: job for name, job in jobs.items() if name not in ("baselines", "report", "collect")}
+    times = {name: job_times(job["job_id"], env) for name, job in ran.items()}
+    for name, job in ran.items():
+        log = Path(job["log"]).read_text()
+        assert re.findall(r"Running stage '([^']+)'", log) == [name], log[-2000:]  # its own stage only
+        for parent in job["parents"]:
+            assert times[parent][1] <= times[name][0], (parent, name)
+    spans = sorted(times.values())
+    assert any(a_end > b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])), "no two jobs overlapped"
+
+
+def test_resubmission_runs_only_what_was_missing_and_restores_everything(runs):
+    assert runs["fixed"].returncode == 0, runs["fixed"].stdout + runs["fixed"].stderr
+    assert "done: every stage restored in the workspace" in runs["fixed"].stdout
+    assert list(manifest(runs["run_dirs"][1])) == ["baselines", "report", "collect"]
+    assert "submitted 2 stage jobs and collect (21 stages come from the run-cache)" in runs["fixed_submit"].stdout
+    collect_log = Path(manifest(runs["run_dirs"][1])["collect"]["log"]).read_text()
+    assert "Running stage" not in collect_log and collect_log.count("is cached - skipping run") == 23
+    status = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=runs["repo"], env=runs["env"],
+                            capture_output=True, text=True, check=True)
+    assert json.loads(status.stdout) == {}
+    for path in ("metrics/headline.json", "ablation/linear.json", "reports/report.md"):
+        target = runs["repo"] / path
+        assert target.is_file() and not target.is_symlink() and target.stat().st_nlink == 1, path
+
+
+def test_the_cluster_run_s_metrics_equal_the_sequential_run_s(runs):
+    repo, sequential = runs["repo"], runs["sequential"]
+    commit(repo, "cluster results")
+    commit(sequential, "sequential results")
+    subprocess.run(["git", "fetch", "-q", str(sequential), "HEAD"], cwd=repo, check=True)
+    diff = subprocess.run([sys.executable, "-m", "dvc", "metrics", "diff", "FETCH_HEAD", "HEAD", "--json"], cwd=repo,
+                          env=runs["env"], capture_output=True, text=True, check=True)
+    assert json.loads(diff.stdout or "{}") == {}
+    headline = json.loads((repo / "metrics" / "headline.json").read_text())
+    assert headline == json.loads((sequential / "metrics" / "headline.json").read_text())
+
+
+def test_every_run_is_in_the_tracking_server(runs):
+    client = mlflow.MlflowClient(runs["uri"])
+    experiment = client.get_experiment_by_name("sae-mnist")
+    logged = {(r.data.tags.get("dvc_stage"), r.info.run_name, r.info.status)
+              for r in client.search_runs([experiment.experiment_id], max_results=5000)}
+    with sqlite3.connect(runs["sequential"] / "mlflow.db") as db:  # the sequential run's local store
+        expected = set(db.execute("SELECT t.value, r.name, r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                                  "AND t.key = 'dvc_stage'").fetchall())
+    assert expected and {status for _, _, status in expected} == {"FINISHED"}
+    assert logged == expected
