@@ -3,15 +3,16 @@
     python benchmarks/cluster_speedup.py [--mnist DIR] [--out benchmarks/cluster_speedup.json]
 
 Needs root, Slurm and PostgreSQL, as the cluster test does. The profile is the quick one at train.threads 1, each
-job asking for 1 CPU, so this machine's CPUs run as many jobs at once. Runs, one after another, nothing else
-running:
-  1. sequential   `dvc repro` of that profile in one copy (the default local SQLite store);
-  2. cluster      `python -m sae_mnist.cluster submit` in another copy, logging to a PostgreSQL-backed tracking
-                  server, until its collect job ends (the wall time counts from the submit command);
-  3. sequential at train.threads = the CPU count: the most one `dvc repro` gets from this machine (other
-                  numbers: thread count is part of the profile).
-The float32 sgemm rate is measured before and after. Per job: its wall time from scontrol, so the overhead per
-job (clone, checkout, DVC's restores, Python start) shows beside the stage's own time.
+job asking for 1 CPU, so this machine's CPUs run as many jobs at once. The runs (RUNS below; --runs picks some,
+the others already in --out are kept), one after another in throwaway copies, nothing else running:
+  sequential              `dvc repro`, the default local SQLite store;
+  sequential-server       `dvc repro`, logging to the PostgreSQL-backed tracking server the cluster run uses;
+  cluster                 `python -m sae_mnist.cluster submit` until its collect job ends (timed from the submit
+                          command), logging to that server;
+  sequential-all-threads  `dvc repro` at train.threads = the CPU count: the most one `dvc repro` gets from this
+                          machine (other numbers: the thread count is part of the profile).
+Each run records the commit and the float32 sgemm rate before and after it; the cluster run, each job's wall time
+from scontrol, so the overhead per job (clone, checkout, DVC's restores, Python start) shows.
 """
 
 from __future__ import annotations
@@ -84,11 +85,21 @@ def on_cluster(repo: Path, env: dict[str, str]) -> tuple[float, dict[str, float]
     return wall, {job["name"]: job_seconds(job["job_id"], env) for job in jobs}
 
 
+RUNS = {  # name: (train.threads, MLflow store, where)
+    "sequential": "dvc repro, 1 thread, the default local SQLite store",
+    "sequential-server": "dvc repro, 1 thread, the PostgreSQL-backed tracking server",
+    "cluster": "one Slurm job per stage, 1 CPU and 1 thread each, the PostgreSQL-backed tracking server",
+    "sequential-all-threads": "dvc repro, train.threads = the CPU count, the default local SQLite store",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist", type=Path, default=ROOT.parent / "shared" / "data" / "mnist",
                         help="a local MNIST mirror (MNIST_MIRROR for the download stage)")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "cluster_speedup.json")
+    parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS), help="which runs (default: all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "cluster_speedup.json",
+                        help="JSON to write; runs already in it and not run now are kept")
     args = parser.parse_args()
     if reason := unavailable_reason():
         raise SystemExit(reason)
@@ -96,33 +107,40 @@ def main() -> None:
     if binaries is None:
         raise SystemExit(HOW_TO_ENABLE)
     cpus = os.cpu_count()
+    result = json.loads(args.out.read_text()) if args.out.exists() else {}
+    result.update(machine=cpu_name(), cpus=cpus, profile="quick (python -m sae_mnist.quick), 2 seeds, 23 stages",
+                  runs_described=RUNS)
     scratch = Path(tempfile.mkdtemp(prefix="sae-mnist-speedup-"))
     mirror = {"MNIST_MIRROR": str(args.mnist.resolve())}
     try:
-        sgemm_before = sgemm_rate()
-        seq_s = sequential(make_copy(scratch / "sequential", threads=1, cpus=1), environment(**mirror))
-        print(f"sequential, 1 thread: {seq_s:.0f} s", flush=True)
-        with slurm_cluster() as slurm, postgres_tracking_server(binaries, environment()) as (uri, _):
-            env = environment(**mirror, **slurm, MLFLOW_TRACKING_URI=uri)
-            cluster_s, jobs = on_cluster(make_copy(scratch / "cluster", threads=1, cpus=1), env)
-        print(f"cluster, {cpus} jobs of 1 CPU at once: {cluster_s:.0f} s", flush=True)
-        seq_all_s = sequential(make_copy(scratch / "threads", threads=cpus, cpus=cpus), environment(**mirror))
-        print(f"sequential, {cpus} threads: {seq_all_s:.0f} s", flush=True)
-        sgemm_after = sgemm_rate()
+        # One server for every run, so that its idle cost is in all of them.
+        with postgres_tracking_server(binaries, environment()) as (uri, _):
+            for name in args.runs:
+                record = {"git_commit": git_commit(), "sgemm_gflops_before": sgemm_rate(),
+                          "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                threads = cpus if name == "sequential-all-threads" else 1
+                repo = make_copy(scratch / name, threads=threads, cpus=threads)
+                server = {"MLFLOW_TRACKING_URI": uri} if name in ("sequential-server", "cluster") else {}
+                if name == "cluster":
+                    with slurm_cluster() as slurm:
+                        seconds, jobs = on_cluster(repo, environment(**mirror, **server, **slurm))
+                    stage_jobs = {n: s for n, s in jobs.items() if n != "collect"}
+                    record.update(jobs=len(stage_jobs), job_seconds_sum=sum(stage_jobs.values()),
+                                  collect_s=jobs.get("collect"), job_s=stage_jobs)
+                else:
+                    seconds = sequential(repo, environment(**mirror, **server))
+                record.update(seconds=round(seconds, 1), sgemm_gflops_after=sgemm_rate())
+                result.setdefault("runs", {})[name] = record
+                print(f"{name}: {seconds:.0f} s", flush=True)
+                args.out.write_text(json.dumps(result, indent=1) + "\n")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    stage_jobs = {name: s for name, s in jobs.items() if name != "collect"}
-    result = {
-        "git_commit": git_commit(), "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": cpu_name(), "cpus": cpus, "sgemm_gflops_before": sgemm_before, "sgemm_gflops_after": sgemm_after,
-        "profile": "quick, train.threads 1, 1 CPU per job", "sequential_s": round(seq_s, 1),
-        "cluster_s": round(cluster_s, 1), "speedup": round(seq_s / cluster_s, 2),
-        f"sequential_{cpus}_threads_s": round(seq_all_s, 1),
-        "jobs": len(stage_jobs), "job_seconds_sum": round(sum(stage_jobs.values()), 1),
-        "collect_s": jobs.get("collect"), "job_s": stage_jobs,
-    }
+    runs = result["runs"]
+    for base in ("sequential", "sequential-server", "sequential-all-threads"):
+        if base in runs and "cluster" in runs:
+            result[f"speedup_over_{base}"] = round(runs[base]["seconds"] / runs["cluster"]["seconds"], 2)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "job_s"}, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
 
 
 if __name__ == "__main__":

@@ -71,10 +71,13 @@ def job_script(address: str, workspace: Path, run_dir: Path, clone: Path, sha: s
         'export PYTHONPATH="$clone/src" SAE_MNIST_ONLY_STAGE=' + q(address),
         "python -c 'import sae_mnist, sys; sys.exit(None if sae_mnist.__file__.startswith(sys.argv[1]) else "
         "\"sae_mnist imports from \" + sae_mnist.__file__ + \", not from the clone\")' \"$clone/\"",
+        'echo "[${SECONDS} s] clone ready"',
         # Ancestors come back from the run-cache; only this stage runs (the guard in sae_mnist.cli refuses others).
         f"dvc repro {q(address)}",
+        'echo "[${SECONDS} s] stage done"',
         # `dvc repro` saves no run-cache entry for a stage with `cache: false` outputs; a forced commit does.
         f"dvc commit --force --quiet {q(address)}",
+        'echo "[${SECONDS} s] run-cache entry saved"',
         f"touch {marker}.ok",
         "cd / && rm -rf \"$clone\"",
         "",
