@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sinfo")
-HOW_TO_ENABLE = ("Slurm is not available: the cluster tests start a throwaway single-node cluster, which needs root and "
-                 "Debian's packages (apt-get install slurmctld slurmd slurm-client munge)")
+HOW_TO_ENABLE = ("Slurm is not available: the cluster tests start a throwaway single-node cluster, which needs root "
+                 "and Debian's packages (apt-get install slurmctld slurmd slurm-client munge)")
 
 
 def unavailable_reason() -> str | None:
@@ -117,9 +117,10 @@ def slurm_cluster(root: Path | None = None) -> Iterator[dict[str, str]]:
             if state.strip() == "idle":
                 break
             if time.monotonic() > deadline:
-                logs = "\n".join(f"--- {log}\n{(root / log).read_text()[-2000:]}" for log in ("slurmctld.log", "slurmd.log")
-                                 if (root / log).exists())
-                raise RuntimeError(f"the Slurm node is {state.strip() or 'not reported'}, not idle, after 60 s:\n{logs}")
+                logs = "\n".join(f"--- {log}\n{(root / log).read_text()[-2000:]}"
+                                 for log in ("slurmctld.log", "slurmd.log") if (root / log).exists())
+                raise RuntimeError(f"the Slurm node is {state.strip() or 'not reported'}, not idle, after 60 s:\n"
+                                   f"{logs}")
             time.sleep(0.5)
         yield env
     finally:

@@ -115,7 +115,8 @@ def test_the_stage_graph_is_dvcs_own():
 
 def test_resources_come_from_default_then_the_stage_name_then_its_address():
     config = ClusterConfig(default=Resources(cpus=2, time="01:00:00"),
-                           stages={"train": Resources(cpus=4, gres="gpu:1"), "train@conv-0": Resources(time="03:00:00")})
+                           stages={"train": Resources(cpus=4, gres="gpu:1"),
+                                   "train@conv-0": Resources(time="03:00:00")})
     assert config.resources("report") == Resources(cpus=2, time="01:00:00")
     assert config.resources("train@linear-0") == Resources(cpus=4, time="01:00:00", gres="gpu:1")
     assert config.resources("train@conv-0") == Resources(cpus=4, time="03:00:00", gres="gpu:1")

@@ -29,7 +29,8 @@ def _refuse_outside_its_job() -> None:
     only = os.environ.get("SAE_MNIST_ONLY_STAGE")
     if only and running != only:
         sys.exit(f"ERROR: the cluster job for {only} would run {running}, which has no run-cache entry: its job did "
-                 "not finish (python -m sae_mnist.cluster status names it); resubmit with python -m sae_mnist.cluster submit")
+                 "not finish (python -m sae_mnist.cluster status names it); resubmit with "
+                 "python -m sae_mnist.cluster submit")
 
 
 def run_stage(stage: Callable, *args) -> None:
