@@ -34,8 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 from benchmarks.stage_times import sgemm_rate  # noqa: E402
+from sae_mnist.cluster.slurm import job_fields  # noqa: E402
 from sae_mnist.provenance import cpu_name, git_commit  # noqa: E402
 from sae_mnist.quick import copy_repo, quick  # noqa: E402
+from tests.conftest import subprocess_env as environment  # noqa: E402  (this interpreter's tools, no user store)
 from tests.slurm_cluster import slurm_cluster, unavailable_reason  # noqa: E402
 from tests.tracking_server import HOW_TO_ENABLE, postgres_bin, postgres_tracking_server  # noqa: E402
 
@@ -54,12 +56,6 @@ def make_copy(dest: Path, threads: int, cpus: int) -> Path:
     return dest
 
 
-def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    return {**env, **extra}
-
-
 def sequential(repo: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "dvc", "repro", "--quiet"], cwd=repo, env=env, check=True)
@@ -67,8 +63,7 @@ def sequential(repo: Path, env: dict[str, str]) -> float:
 
 
 def job_seconds(job_id: str, env: dict[str, str]) -> float:
-    fields = dict(f.split("=", 1) for f in subprocess.run(["scontrol", "show", "job", "-o", job_id], env=env,
-                                                          capture_output=True, text=True).stdout.split() if "=" in f)
+    fields = job_fields(job_id, env)
     return (datetime.fromisoformat(fields["EndTime"]) - datetime.fromisoformat(fields["StartTime"])).total_seconds()
 
 

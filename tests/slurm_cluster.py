@@ -23,6 +23,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.tracking_server import free_port
+
 DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sinfo")
 HOW_TO_ENABLE = ("Slurm is not available: the cluster tests start a throwaway single-node cluster, which needs root "
                  "and Debian's packages (apt-get install slurmctld slurmd slurm-client munge)")
@@ -40,12 +42,6 @@ def unavailable_reason() -> str | None:
     except KeyError:
         return f"{HOW_TO_ENABLE}; there is no munge user"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _binary(name: str) -> str:
@@ -92,7 +88,7 @@ def slurm_cluster(root: Path | None = None) -> Iterator[dict[str, str]]:
     host = socket.gethostname().split(".")[0]
     conf.write_text("\n".join([
         "ClusterName=saetest", f"SlurmctldHost={host}(127.0.0.1)", "SlurmUser=root",
-        f"SlurmctldPort={_free_port()}", f"SlurmdPort={_free_port()}",
+        f"SlurmctldPort={free_port()}", f"SlurmdPort={free_port()}",
         "AuthType=auth/munge", f"AuthInfo=socket={munge_socket}",
         f"StateSaveLocation={root / 'state'}", f"SlurmdSpoolDir={root / 'spool'}",
         f"SlurmctldPidFile={root / 'slurmctld.pid'}", f"SlurmdPidFile={root / 'slurmd.pid'}",

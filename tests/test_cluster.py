@@ -204,7 +204,7 @@ def test_submitting_needs_committed_changes(tmp_path):
 def test_params_yaml_s_cluster_section_is_valid_and_no_stage_reads_it():
     from sae_mnist.cluster.config import load_cluster_config
 
-    config, threads = load_cluster_config(REPO / "params.yaml")
-    config.check_stages([s.address for s in stage_graph(REPO)], threads)
+    config, params = load_cluster_config(REPO / "params.yaml")
+    config.check_stages([s.address for s in stage_graph(REPO)], params.train.threads)
     dvc_yaml = (REPO / "dvc.yaml").read_text()
     assert "cluster" not in json.dumps(yaml.safe_load(dvc_yaml))

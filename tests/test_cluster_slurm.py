@@ -20,6 +20,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from sae_mnist.cluster.slurm import job_fields
 from sae_mnist.quick import quick
 from tests.conftest import copy_repo, edit_params, subprocess_env
 from tests.slurm_cluster import slurm_cluster, unavailable_reason
@@ -53,8 +54,7 @@ def all_jobs(env: dict) -> list[str]:
 
 
 def job_times(job_id: str, env: dict) -> tuple[datetime, datetime]:
-    fields = dict(f.split("=", 1) for f in subprocess.run(["scontrol", "show", "job", "-o", job_id], env=env,
-                                                          capture_output=True, text=True).stdout.split() if "=" in f)
+    fields = job_fields(job_id, env)
     return datetime.fromisoformat(fields["StartTime"]), datetime.fromisoformat(fields["EndTime"])
 
 

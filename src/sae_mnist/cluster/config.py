@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import BenchmarkError
-from ..params import load_params
+from ..params import Params, load_params
 
 SLURM_TIME = r"^(\d+-)?\d{1,3}:\d{2}:\d{2}$"  # [D-]HH:MM:SS
 # Options the submitter sets itself: a job's dependencies, log, directory and name follow from the plan.
@@ -84,8 +84,8 @@ class ClusterConfig(_Strict):
                                "or lower train.threads for every run you compare")
 
 
-def load_cluster_config(params_file: Path) -> tuple[ClusterConfig, int]:
-    """The validated `cluster:` section (defaults where absent) and train.threads."""
+def load_cluster_config(params_file: Path) -> tuple[ClusterConfig, Params]:
+    """The validated `cluster:` section (defaults where absent) and the params it came with."""
     params = load_params(params_file)  # the whole file is valid first
     try:
         config = ClusterConfig.model_validate(params.cluster or {})
@@ -93,5 +93,5 @@ def load_cluster_config(params_file: Path) -> tuple[ClusterConfig, int]:
         problems = [f"  - cluster.{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (given: {err.get('input')!r})"
                     for err in e.errors()]
         raise ClusterError(f"{params_file}: invalid cluster section:\n" + "\n".join(problems)) from None
-    return config, params.train.threads
+    return config, params
 

@@ -99,9 +99,9 @@ def clone_commands(workspace: Path, clone: Path, sha: str, cache: Path, config: 
     return "\n".join(lines)
 
 
-def missing_stages(workspace: Path, sha: str, cache: Path, config: ClusterConfig, clones: Path,
-                   log: Path) -> tuple[list[Stage], list[str]]:
-    """The stage graph at `sha` and, upstream first, the stages whose results no job has produced yet."""
+def missing_stages(workspace: Path, sha: str, stages: list[Stage], cache: Path, config: ClusterConfig, clones: Path,
+                   log: Path) -> list[str]:
+    """Upstream first, the stages (of `stages`, the graph at `sha`) whose results no job has produced yet."""
     scratch = clones / ".plan"
     shutil.rmtree(scratch, ignore_errors=True)
     script = "\n".join([
@@ -120,7 +120,6 @@ def missing_stages(workspace: Path, sha: str, cache: Path, config: ClusterConfig
                                 text=True, env=job_environment())
         if status.returncode != 0:
             raise ClusterError(f"dvc status failed in the scratch clone:\n{status.stderr.strip()}")
-        stages = stage_graph(scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return stages, with_descendants(stages, set(json.loads(status.stdout or "{}")))
+    return with_descendants(stages, set(json.loads(status.stdout or "{}")))

@@ -22,7 +22,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import tracking
-from ..params import load_params
 from . import slurm
 from .config import ClusterConfig, ClusterError, load_cluster_config
 from .plan import cache_dir, clone_commands, job_environment, missing_stages, stage_graph, uncached_outputs
@@ -34,36 +33,38 @@ TERMINAL_FAILURES = ("FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FA
 
 
 def _git(workspace: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=workspace, capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(["git", *args], cwd=workspace, capture_output=True, text=True, check=True).stdout
 
 
 def _committed_head(workspace: Path, allowed: set[str] = frozenset()) -> str:
     """HEAD's commit; ClusterError when tracked files differ from it (jobs would not see the change)."""
-    listed = subprocess.run(["git", "status", "--porcelain", "-z", "--untracked-files=no"], cwd=workspace,
-                            capture_output=True, text=True, check=True).stdout
+    listed = _git(workspace, "status", "--porcelain", "-z", "--untracked-files=no")
     changed = [entry[3:] for entry in listed.split("\0") if len(entry) > 3]
     changed = [path for path in changed if not any(path == a or path.startswith(a.rstrip("/") + "/") for a in allowed)]
     if changed:
         raise ClusterError(f"uncommitted changes in {', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''}: "
                            "every job runs the committed code and params, so commit them (or stash them) first")
-    return _git(workspace, "rev-parse", "HEAD")
+    return _git(workspace, "rev-parse", "HEAD").strip()
 
 
 def _file_name(name: str) -> str:
     return name.replace("/", "_").replace(":", "_")
 
 
+def _script_head(what: str, marker: Path) -> list[str]:
+    """A job script's first lines: strict bash, `<marker>.failed` holding the exit code, this environment's tools."""
+    return ["#!/bin/bash", f"# sae-mnist cluster job: {what}", "set -euo pipefail",
+            f"trap 'rc=$?; if [ $rc -ne 0 ]; then echo $rc > {shlex.quote(str(marker))}.failed; fi' EXIT",
+            f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH"]
+
+
 def job_script(address: str, workspace: Path, run_dir: Path, clone: Path, sha: str, cache: Path,
                config: ClusterConfig) -> str:
     """The bash a stage's job runs: its clone, `dvc repro` of that one stage, and its run-cache entry saved."""
     q = shlex.quote
-    marker = q(str(run_dir / "state" / _file_name(address)))
+    marker = run_dir / "state" / _file_name(address)
     return "\n".join([
-        "#!/bin/bash",
-        f"# sae-mnist cluster job: DVC stage {address} at commit {sha}",
-        "set -euo pipefail",
-        f"trap 'rc=$?; if [ $rc -ne 0 ]; then echo $rc > {marker}.failed; fi' EXIT",
-        f"export PATH={q(str(Path(sys.executable).parent))}:$PATH",
+        *_script_head(f"DVC stage {address} at commit {sha}", marker),
         "unset DVC_ROOT DVC_STAGE SAE_MNIST_RESTORE_ONLY",
         'echo "job ${SLURM_JOB_ID:-?} on $(hostname): ' + address + ' at ' + sha[:8] + ', $(date -u +%FT%TZ)"',
         clone_commands(workspace, clone, sha, cache, config, checkout=address),
@@ -78,7 +79,7 @@ def job_script(address: str, workspace: Path, run_dir: Path, clone: Path, sha: s
         # `dvc repro` saves no run-cache entry for a stage with `cache: false` outputs; a forced commit does.
         f"dvc commit --force --quiet {q(address)}",
         'echo "[${SECONDS} s] run-cache entry saved"',
-        f"touch {marker}.ok",
+        f"touch {q(str(marker))}.ok",
         "cd / && rm -rf \"$clone\"",
         "",
     ])
@@ -86,13 +87,8 @@ def job_script(address: str, workspace: Path, run_dir: Path, clone: Path, sha: s
 
 def collect_script(workspace: Path, run_dir: Path) -> str:
     q = shlex.quote
-    marker = q(str(run_dir / "state" / COLLECT))
     return "\n".join([
-        "#!/bin/bash",
-        "# sae-mnist cluster job: restore every stage in the workspace and write dvc.lock once",
-        "set -euo pipefail",
-        f"trap 'rc=$?; if [ $rc -ne 0 ]; then echo $rc > {marker}.failed; fi' EXIT",
-        f"export PATH={q(str(Path(sys.executable).parent))}:$PATH",
+        *_script_head("restore every stage in the workspace and write dvc.lock once", run_dir / "state" / COLLECT),
         "unset DVC_ROOT DVC_STAGE SAE_MNIST_ONLY_STAGE",
         f"cd {q(str(workspace))}",
         f"python -m sae_mnist.cluster collect --run {q(str(run_dir))}",
@@ -128,11 +124,12 @@ def _refuse_while_a_run_is_going(work_dir: Path) -> None:
 def submit(workspace: Path, partition: str | None = None, dry_run: bool = False) -> Path | None:
     """Plan and submit; returns the run directory (None when nothing is missing)."""
     workspace = workspace.resolve()
-    config, threads = load_cluster_config(workspace / "params.yaml")
+    config, params = load_cluster_config(workspace / "params.yaml")
     if partition:
         config = config.model_copy(update={"partition": partition})
     sha = _committed_head(workspace)
-    config.check_stages([s.address for s in stage_graph(workspace)], threads)  # before any work
+    stages = stage_graph(workspace)  # the graph at `sha`: the workspace's tracked files are that commit's
+    config.check_stages([s.address for s in stages], params.train.threads)  # before any work
     if not dry_run:
         slurm.require_slurm()
         require_shared_store(os.environ.get("MLFLOW_TRACKING_URI"))
@@ -146,7 +143,7 @@ def submit(workspace: Path, partition: str | None = None, dry_run: bool = False)
     cache = cache_dir(workspace, config)
     clones = work_dir / "clones" / sha
     print(f"planning at {sha[:8]}: restoring what the run-cache holds in a scratch clone ...", flush=True)
-    stages, missing = missing_stages(workspace, sha, cache, config, clones, run_dir / "logs" / "plan.log")
+    missing = missing_stages(workspace, sha, stages, cache, config, clones, run_dir / "logs" / "plan.log")
     if not missing:
         print("nothing to submit: every stage's results are in the run-cache; "
               f"python -m sae_mnist.cluster collect --run {run_dir} restores them here")
@@ -154,7 +151,7 @@ def submit(workspace: Path, partition: str | None = None, dry_run: bool = False)
         return None
     if not dry_run:
         # Once, before any job: fails fast when the store is down, and no two jobs race to create the experiment.
-        tracking.init_store(load_params(workspace / "params.yaml").tracking.experiment)
+        tracking.init_store(params.tracking.experiment)
     parents = {s.address: [p for p in s.parents if p in missing] for s in stages}
     env = job_environment()
     jobs: list[dict] = []

@@ -50,10 +50,12 @@ def job_states(job_ids: list[str], env: dict[str, str]) -> dict[str, tuple[str, 
     return states
 
 
+def job_fields(job_id: str, env: dict[str, str]) -> dict[str, str]:
+    """`scontrol show job` as {field: value} (JobState, ExitCode, StartTime, ...); {} once Slurm has forgotten it."""
+    result = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, env=env)
+    return dict(field.split("=", 1) for field in result.stdout.split() if "=" in field)
+
+
 def exit_code(job_id: str, env: dict[str, str]) -> str | None:
     """The job's exit code as scontrol reports it (`1:0` is exit 1, signal 0); None once Slurm has forgotten it."""
-    result = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, env=env)
-    for field in result.stdout.split():
-        if field.startswith("ExitCode="):
-            return field.split("=", 1)[1]
-    return None
+    return job_fields(job_id, env).get("ExitCode")
