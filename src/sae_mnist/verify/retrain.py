@@ -1,0 +1,139 @@
+"""The result files follow from training: frontier points retrained from scratch, each alone, and compared.
+
+A point is named `NAME@SEED`, NAME as in its frontier file (`conv-l1-lam=1.2`, `linear-kl`), e.g. `conv-l1@0`.
+It is retrained as a stack of one (`stages.robustness.train_points`: what the train stage runs, in memory, with no
+files and no MLflow) from the committed `params.yaml`, on MNIST whose digest matches the frontier file's, and
+evaluated as the evaluate stage does; its test FVU and L0 at every activity threshold are then set beside the
+committed ones. A stack of one gives what the point's own stack gave, up to float rounding
+(tests/test_stacked.py), and docs/verify.md measures how far float rounding moves these numbers.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import read_json
+
+COMPARED = ("l1", "kl")
+
+
+class VerifyError(Exception):
+    """Verification cannot proceed: the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """A committed frontier point: its frontier file, its name and seed, and its committed metrics."""
+
+    variant: str
+    name: str
+    seed: int
+    file: Path
+    setting: dict
+    metrics: dict
+    epochs: int
+
+    @property
+    def arch(self) -> str:
+        return self.variant.split("-")[0]
+
+    @property
+    def penalty(self) -> str:
+        return self.variant.split("-")[1]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.seed}"
+
+
+def committed_points(root: Path) -> list[Point]:
+    """Every point of every committed frontier file, in file order."""
+    points = []
+    for path in sorted((Path(root) / "frontier").glob("*.json")):
+        data = read_json(path)
+        for p in data["points"]:
+            points.append(Point(data["variant"], p["name"], p["seed"], path.relative_to(root), p["setting"],
+                                p["metrics"], p["training"]["epochs"]))
+    return points
+
+
+def parse_points(names: list[str], points: list[Point]) -> list[Point]:
+    """The points named NAME@SEED, in the order given; VerifyError naming any unknown one and what exists."""
+    by_label = {p.label: p for p in points}
+    unknown = [n for n in names if n not in by_label]
+    if unknown:
+        variants = sorted({p.variant for p in points})
+        raise VerifyError(f"no committed frontier point {', '.join(unknown)}; name one as NAME@SEED, NAME as in "
+                          f"frontier/<variant>.json ('name'), e.g. {points[0].label} (variants: {', '.join(variants)})")
+    return [by_label[n] for n in names]
+
+
+def sample_points(points: list[Point], n: int, sample_seed: int) -> list[Point]:
+    """`n` points drawn with `sample_seed`: the first two cover both architectures and both compared penalties
+    (an L1 point of one architecture, a KL point of the other), the rest from every point left."""
+    rng = random.Random(sample_seed)
+    compared = [p for p in points if p.penalty in COMPARED]
+    first = rng.choice(compared)
+    chosen = [first]
+    if n >= 2:
+        second = [p for p in compared if p.arch != first.arch and p.penalty != first.penalty]
+        chosen.append(rng.choice(second))
+    rest = [p for p in points if p not in chosen]
+    chosen += rng.sample(rest, min(len(rest), max(0, n - len(chosen))))
+    return chosen[:n]
+
+
+def prepare_data(params, scratch: Path, data_dir: Path | None, expected_digest: str,
+                 workspace: Path | None = None) -> Path:
+    """MNIST for retraining: `data_dir` if given; else the download stage's output in `workspace` (data/mnist) if it
+    holds the committed digest; else downloaded into `scratch` as the download stage would ($MNIST_MIRROR first,
+    then the public mirrors; never the offline fallback). Its content digest must be the committed one."""
+    from ..data import download_mnist, read_manifest
+
+    staged = None if workspace is None else workspace / "data" / "mnist"
+    if data_dir is None and staged is not None and (staged / "manifest.json").is_file() \
+            and read_manifest(staged)["digest"] == expected_digest:
+        data_dir = staged
+    if data_dir is None:
+        data_dir = scratch / "mnist"
+        if not (data_dir / "manifest.json").is_file():
+            print(f"downloading MNIST into {data_dir} ...", flush=True)
+            download_mnist(params.download.model_copy(update={"allow_fallback": False}), data_dir)
+    digest = read_manifest(data_dir)["digest"]
+    if digest != expected_digest:
+        raise VerifyError(f"the MNIST files in {data_dir} have digest {digest}, but the committed results were "
+                          f"computed on {expected_digest}: retraining on other data cannot verify them. Use the "
+                          "canonical files (a mirror named by $MNIST_MIRROR, or no --data to download them)")
+    return data_dir
+
+
+def retrain(params, point: Point, data_dir: Path, threads: int | None = None) -> tuple[dict, float]:
+    """`point` trained alone from scratch as the committed params say and evaluated on the test split: (its
+    metrics, seconds). `threads`: CPU threads (default train.threads, the count the results were made with)."""
+    import torch
+
+    from ..data import load_split
+    from ..stages.robustness import train_points
+    from ..stages.train import frontier_members
+    from ..training import select_device, to_float_images
+
+    members = [m for m in frontier_members(params, point.arch) if m.name == point.name]
+    training = params.train.of(point.arch)
+    if not members or members[0].settings.model_dump() != point.setting or training.epochs != point.epochs:
+        raise VerifyError(f"{point.label}: params.yaml does not describe this point as it was trained "
+                          f"(setting {point.setting}, {point.epochs} epochs in {point.file}): the committed results "
+                          "are stale for this params.yaml (make check-results names what changed)")
+    if threads is not None:
+        training = training.model_copy(update={"threads": threads})
+    torch.set_num_threads(training.threads)
+    device = select_device(training.device)
+    split = load_split(data_dir, "train")
+    images = torch.from_numpy(split.images[: training.max_samples].copy())
+    x_test = to_float_images(torch.from_numpy(load_split(data_dir, "test").images.copy()), torch.device("cpu"))
+    started = time.perf_counter()
+    evaluated, _ = train_points(params, point.arch, point.seed, members, training, images, x_test, device,
+                                desc=point.label)
+    return evaluated[0]["metrics"], time.perf_counter() - started
