@@ -4,6 +4,7 @@
 #   make quick   the whole pipeline on a small configuration in .quick/ (a smoke run, not for citing)
 #   make slurm   every stage that is not up to date as a Slurm job (README: "Run it on a Slurm cluster")
 #   make check-results   fail if a stage's code, data or parameters changed since its committed results
+#   make verify  check the committed results in minutes: numbers recomputed, a sample of points retrained
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -11,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # DVC stages call `python`: make it the environment's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro quick slurm test check-results ui clean-venv
+.PHONY: setup repro quick slurm test check-results verify ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,12 @@ test: setup
 # code, data or parameters changed since dvc.lock. Outputs only missing (a fresh clone before `dvc pull`) are fine.
 check-results: setup
 	python -m sae_mnist.staleness
+
+# Checks the committed results without touching them (README: "Verify a number"): every number of the report's
+# Verdict recomputed by a separate implementation, and a sample of frontier points retrained from scratch.
+# VERIFY_ARGS passes options on, e.g. make verify VERIFY_ARGS="--points conv-l1-lam=1.2@1 --json verify.json"
+verify: setup
+	python -m sae_mnist.verify $(VERIFY_ARGS)
 
 # The MLflow UI on this repository's store, on this machine only.
 ui: setup
