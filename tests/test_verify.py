@@ -228,8 +228,15 @@ def test_a_changed_params_section_that_a_stage_reads_is_named(clone, capsys):
     params["evaluate"]["batch_size"] = 500
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status, out = verify_numbers(clone, capsys)
-    commit = environment.report_commit(clone)[:7]
-    assert status == 1 and f"sections stages read changed since the report's commit {commit}: evaluate" in out
+    assert status == 1 and "values that stages read changed since dvc.lock recorded them: evaluate, evaluate.batch_size:" in out
+
+
+def test_a_changed_params_section_that_no_stage_reads_is_accepted_and_said(clone, capsys):
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["cluster"]["partition"] = "cpu"
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status, out = verify_numbers(clone, capsys)
+    assert status == 0 and "since then only cluster changed, and every value that stages read is as dvc.lock" in out
 
 
 # ------------------------------------------------------------------------- retraining (needs full MNIST)

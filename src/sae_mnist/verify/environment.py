@@ -7,7 +7,8 @@ code path it takes. Differences are flagged, not failed: another CPU is expected
 float rounding, which the retraining tolerance allows for.
 
 `identifiers` checks what must be equal for the verification to mean anything: the params.yaml SHA-256 and data
-digest that summary.json records against params.yaml and every result file.
+digest that summary.json records against params.yaml (or, where the file changed since, every value a stage read,
+as dvc.lock records it) and every result file.
 """
 
 from __future__ import annotations
@@ -68,45 +69,55 @@ def compare_environments(committed: dict[str, str], reader: dict[str, str]) -> l
     return rows
 
 
-def stage_sections(root: Path) -> set[str]:
-    """The top-level params.yaml sections some DVC stage reads (dvc.yaml `params:`)."""
-    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
-    return {str(entry).split(".")[0] for stage in stages.values()
-            for entry in (stage.get("do", stage).get("params") or [])}
-
-
 def report_commit(root: Path) -> str | None:
     """The commit the report was generated at, as its How to cite names it."""
     match = REPORT_COMMIT.search((root / "reports" / "report.md").read_text())
     return match.group(1) if match else None
 
 
+def changed_stage_values(root: Path) -> list[str]:
+    """'evaluate.batch_size' for each value some stage read (its params as dvc.lock records them) that
+    params.yaml no longer has."""
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    stages = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    changed = set()
+    for stage in stages.values():
+        for key, recorded in stage.get("params", {}).get("params.yaml", {}).items():
+            value = params
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if value != recorded:
+                changed.add(key)
+    return sorted(changed)
+
+
 def params_row(root: Path, recorded: str) -> dict:
-    """params.yaml against the SHA-256 summary.json records. Where they differ, the params.yaml the report was made
-    with is read from git at the report's commit: the row is ok when that file has the recorded SHA-256 and every
-    section a stage reads is unchanged since (a section no stage reads, e.g. `cluster:`, may have been added)."""
+    """params.yaml against the SHA-256 summary.json records. Where they differ, what the numbers depend on is checked
+    instead: every value a stage read, as dvc.lock records it, must be the same in params.yaml (a section no stage
+    reads, e.g. `cluster:`, may have been added). Where git history holds the report's commit, its params.yaml must
+    have the recorded SHA-256, and the note names the sections changed since."""
     here = (root / "params.yaml").read_bytes()
     row = {"name": "params.yaml SHA-256", "file": "params.yaml", "committed": recorded,
            "found": hashlib.sha256(here).hexdigest()}
     if row["found"] == recorded:
         return {**row, "ok": True}
+    changed = changed_stage_values(root)
+    if changed:
+        return {**row, "ok": False, "note": f"values that stages read changed since dvc.lock recorded them: "
+                f"{', '.join(changed)}: the committed results are stale (make check-results)"}
     commit = report_commit(root)
     then = subprocess.run(["git", "-C", str(root), "show", f"{commit}:params.yaml"], capture_output=True)
-    if commit and then.returncode:
-        return {**row, "ok": False, "note": f"params.yaml at the report's commit {commit[:7]} is not in this clone's "
-                "history (a shallow clone? `git fetch --unshallow`), so the change cannot be checked"}
-    if not commit or hashlib.sha256(then.stdout).hexdigest() != recorded:
-        return {**row, "ok": False, "note": "neither it nor params.yaml at the report's commit "
-                f"({commit or 'not named in reports/report.md'}) has the recorded SHA-256: the results were not made "
-                "with this params.yaml"}
+    if not commit or then.returncode:
+        return {**row, "ok": True, "note": "every value that stages read is as dvc.lock records it; the report's "
+                f"commit ({commit or 'not named'}) is not in this clone's history, so the recorded SHA-256 itself is "
+                "not checked (`git fetch --unshallow` checks it)"}
+    if hashlib.sha256(then.stdout).hexdigest() != recorded:
+        return {**row, "ok": False, "note": f"params.yaml at the report's commit {commit[:7]} does not have the "
+                "recorded SHA-256 either: summary.json names a params.yaml that is not in this history"}
     old, new = yaml.safe_load(then.stdout), yaml.safe_load(here)
-    changed = sorted(k for k in stage_sections(root) if old.get(k) != new.get(k))
-    others = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in changed)
-    if changed:
-        return {**row, "ok": False, "note": f"sections stages read changed since the report's commit {commit[:7]}: "
-                f"{', '.join(changed)}: the committed results are stale (make check-results)"}
+    others = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     return {**row, "ok": True, "note": f"the report's params.yaml (at {commit[:7]}) has the recorded SHA-256; since "
-            f"then only sections no stage reads changed: {', '.join(others)}"}
+            f"then only {', '.join(others)} changed, and every value that stages read is as dvc.lock records it"}
 
 
 def identifiers(root: Path) -> list[dict]:
