@@ -3,7 +3,8 @@ retrained point's test metrics against its frontier file.
 
 Tolerances:
 - recomputed statistics: relative 1e-9 (absolute 1e-12 near zero). Both sides compute the same float operations
-  from the same inputs, so they agree to rounding (today: bitwise on the Verdict); 1e-9 leaves room for another numpy or scipy.
+  from the same inputs, so they agree to rounding (today: bitwise on the Verdict); 1e-9 leaves room for another
+  numpy or scipy.
 - retrained points: RETRAIN_TOLERANCE, measured (docs/verify.md, benchmarks/verify_tolerance.json). On the CPU
   and thread count that made the results, retraining is expected to be bitwise, and each number says whether it is.
 """
