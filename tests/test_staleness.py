@@ -69,6 +69,7 @@ def test_a_changed_parameter_is_named(pipeline, capsys):
     (pipeline / "params.yaml").write_text("scale: 3\nunused: 1\n")
     assert staleness.stale_stages(staleness.dvc_status(pipeline)) == {
         "double": {"changed params": ["params.yaml: scale (modified)"]}}
+    assert staleness.changed_params(staleness.dvc_status(pipeline)) == ["scale"]
     assert staleness.main(["--repo", str(pipeline)]) == 1
     assert "changed params: params.yaml: scale (modified)" in capsys.readouterr().err
     (pipeline / "params.yaml").write_text("scale: 3\nunused: 2\n")  # a key no stage reads is no change

@@ -48,6 +48,13 @@ def _entries(status: dict, kind: str) -> dict[str, dict]:
     return found
 
 
+def changed_params(status: dict) -> list[str]:
+    """The parameter keys that some stage read and that changed since dvc.lock recorded them, e.g.
+    ["evaluate", "evaluate.batch_size"] (sorted, each once)."""
+    return sorted({key for deps in _entries(status, "changed deps").values() for state in deps.values()
+                   if isinstance(state, dict) for key in state})
+
+
 def missing_outputs(status: dict) -> set[str]:
     """The paths of every stage output that is only missing from the workspace."""
     return {path for outs in _entries(status, "changed outs").values() for path, state in outs.items()

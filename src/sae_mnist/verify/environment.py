@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from ..io import read_json
+from ..staleness import changed_params, dvc_status
 
 HOW_TO_CITE = re.compile(r"^- (device|packages): (.+)$", re.MULTILINE)
 REPORT_COMMIT = re.compile(r"report generated at `([0-9a-f]{40})`")
@@ -75,33 +76,20 @@ def report_commit(root: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def changed_stage_values(root: Path) -> list[str]:
-    """'evaluate.batch_size' for each value some stage read (its params as dvc.lock records them) that
-    params.yaml no longer has."""
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    stages = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
-    changed = set()
-    for stage in stages.values():
-        for key, recorded in stage.get("params", {}).get("params.yaml", {}).items():
-            value = params
-            for part in key.split("."):
-                value = value.get(part) if isinstance(value, dict) else None
-            if value != recorded:
-                changed.add(key)
-    return sorted(changed)
-
-
 def params_row(root: Path, recorded: str) -> dict:
     """params.yaml against the SHA-256 summary.json records. Where they differ, what the numbers depend on is checked
-    instead: every value a stage read, as dvc.lock records it, must be the same in params.yaml (a section no stage
-    reads, e.g. `cluster:`, may have been added). Where git history holds the report's commit, its params.yaml must
+    instead: every value a stage read, as dvc.lock records it, must be the same in params.yaml (`dvc status`, as
+    `make check-results` reads it; a section no stage reads, e.g. `cluster:`, may have been added). Where git history holds the report's commit, its params.yaml must
     have the recorded SHA-256, and the note names the sections changed since."""
     here = (root / "params.yaml").read_bytes()
     row = {"name": "params.yaml SHA-256", "file": "params.yaml", "committed": recorded,
            "found": hashlib.sha256(here).hexdigest()}
     if row["found"] == recorded:
         return {**row, "ok": True}
-    changed = changed_stage_values(root)
+    try:
+        changed = changed_params(dvc_status(root))
+    except RuntimeError as e:  # dvc itself failed: say so rather than guess
+        return {**row, "ok": False, "note": f"could not compare with dvc.lock: {e}"}
     if changed:
         return {**row, "ok": False, "note": f"values that stages read changed since dvc.lock recorded them: "
                 f"{', '.join(changed)}: the committed results are stale (make check-results)"}
