@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -32,6 +33,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from sae_mnist.verify import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -69,29 +72,20 @@ def worker(labels: list[str], threads: int, stack: str | None, out: Path) -> Non
     import torch
 
     from sae_mnist.params import load_params
-    from sae_mnist.verify.retrain import committed_points, parse_points, prepare_data, retrain
+    from sae_mnist.stages.train import frontier_members
+    from sae_mnist.verify.retrain import (committed_points, load_data, parse_points, prepare_data, retrain,
+                                          train_in_memory)
 
     params = load_params(ROOT / "params.yaml")
-    points = committed_points(ROOT)
-    data = prepare_data(params, Path(os.environ["VERIFY_SCRATCH"]), None, _digest(ROOT))
+    data = load_data(prepare_data(params, Path(os.environ["VERIFY_SCRATCH"]), None, _digest(ROOT)))
     results = {}
     if stack:
-        from sae_mnist.data import load_split
-        from sae_mnist.stages.robustness import train_points
-        from sae_mnist.stages.train import frontier_members
-        from sae_mnist.training import to_float_images
-
         arch, seed = stack.split("@")
-        torch.set_num_threads(threads)
-        images = torch.from_numpy(load_split(data, "train").images.copy())
-        x_test = to_float_images(torch.from_numpy(load_split(data, "test").images.copy()), torch.device("cpu"))
-        started = time.perf_counter()
-        evaluated, _ = train_points(params, arch, int(seed), frontier_members(params, arch), params.train.of(arch),
-                                    images, x_test, torch.device("cpu"), desc=stack)
-        seconds = time.perf_counter() - started
+        evaluated, seconds = train_in_memory(params, arch, int(seed), frontier_members(params, arch), data, threads,
+                                             desc=stack)
         results = {f"{p['name']}@{seed}": {"metrics": p["metrics"], "seconds": seconds} for p in evaluated}
     else:
-        for point in parse_points(labels, points):
+        for point in parse_points(labels, committed_points(ROOT)):
             metrics, seconds = retrain(params, point, data, threads)
             results[point.label] = {"metrics": metrics, "seconds": seconds}
     out.write_text(json.dumps({"torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "points": results}))
@@ -101,20 +95,17 @@ def _digest(root: Path) -> str:
     return json.loads((root / "reports" / "summary.json").read_text())["data_digest"]
 
 
-def relative(a: float, b: float) -> float:
-    return abs(a - b) / abs(b)
-
-
 def spread(committed: dict, mine: dict) -> dict:
-    """The largest relative difference over the thresholds in FVU and in L0, and whether every number is equal."""
-    return {"fvu": max(relative(mine[f"fvu_at_{t}"], committed[f"fvu_at_{t}"]) for t in THRESHOLDS),
-            "l0": max(relative(mine[f"l0_at_{t}"], committed[f"l0_at_{t}"]) for t in THRESHOLDS),
-            "bitwise": all(mine[f"{k}_at_{t}"] == committed[f"{k}_at_{t}"] for t in THRESHOLDS for k in ("fvu", "l0"))}
+    """The largest relative difference over the thresholds in FVU and in L0 (compare.compare_point, as make verify
+    reports it), and whether every number is equal."""
+    rows = compare.compare_point(committed, mine, {"fvu": math.inf, "l0": math.inf})
+    return {**{m: max(r["relative_difference"] for r in rows if r["metric"] == m) for m in ("fvu", "l0")},
+            "bitwise": all(r["bitwise"] for r in rows)}
 
 
 def kind(label: str) -> str:
-    """'kl' for a KL point (a sigmoid code), 'relu' for the rest (L1, unpenalised, TopK: ReLU codes)."""
-    return "kl" if label.split("@")[0].split("-")[1] == "kl" else "relu"
+    """The kind of code of the point `label` names, as make verify's tolerance groups them ('kl' or 'relu')."""
+    return compare.code_kind(label.split("@")[0].split("-")[1])
 
 
 def seed_spread(points, label: str) -> dict[str, float]:

@@ -15,7 +15,7 @@ from .. import verify as package
 from ..errors import BenchmarkError
 from ..io import read_json
 from . import compare, environment
-from .retrain import VerifyError, committed_points, parse_points, prepare_data, retrain, sample_points
+from .retrain import VerifyError, committed_points, load_data, parse_points, prepare_data, retrain, sample_points
 
 DEFAULT_POINTS = 3
 REQUIRED = ("params.yaml", "dvc.yaml", "reports/summary.json", "reports/report.md", "metrics/headline.json", "frontier",
@@ -109,8 +109,9 @@ def check_training(root: Path, args: argparse.Namespace, params, scratch: Path) 
           + "; ".join(f"{kind} {t['fvu']:g} and {t['l0']:g}" for kind, t in (
               ("KL", compare.retrain_tolerance("kl")), ("L1, unpenalised, TopK", compare.retrain_tolerance("l1")))))
     summary = read_json(root / "reports" / "summary.json")
-    data = prepare_data(params, scratch, args.data, summary["data_digest"], workspace=root)
-    print(f"  MNIST from {data}: digest {summary['data_digest']}, as committed", flush=True)
+    data_dir = prepare_data(params, scratch, args.data, summary["data_digest"], workspace=root)
+    print(f"  MNIST from {data_dir}: digest {summary['data_digest']}, as committed", flush=True)
+    data = load_data(data_dir)
     rows = []
     for point in points:
         metrics, seconds = retrain(params, point, data)

@@ -28,8 +28,13 @@ ABSOLUTE = 1e-12
 RETRAIN_TOLERANCE = {"kl": {"fvu": 1e-5, "l0": 3e-5}, "relu": {"fvu": 3e-2, "l0": 3e-2}}
 
 
+def code_kind(penalty: str) -> str:
+    """'kl' for a sigmoid code, 'relu' for the rest (L1, unpenalised, TopK): the groups RETRAIN_TOLERANCE has."""
+    return "kl" if penalty == "kl" else "relu"
+
+
 def retrain_tolerance(penalty: str) -> dict[str, float]:
-    return RETRAIN_TOLERANCE["kl" if penalty == "kl" else "relu"]
+    return RETRAIN_TOLERANCE[code_kind(penalty)]
 
 
 THRESHOLDS_KEY = re.compile(r"^(fvu|l0)_at_(.+)$")

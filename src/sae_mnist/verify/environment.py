@@ -79,8 +79,9 @@ def report_commit(root: Path) -> str | None:
 def params_row(root: Path, recorded: str) -> dict:
     """params.yaml against the SHA-256 summary.json records. Where they differ, what the numbers depend on is checked
     instead: every value a stage read, as dvc.lock records it, must be the same in params.yaml (`dvc status`, as
-    `make check-results` reads it; a section no stage reads, e.g. `cluster:`, may have been added). Where git history holds the report's commit, its params.yaml must
-    have the recorded SHA-256, and the note names the sections changed since."""
+    `make check-results` reads it; a section no stage reads, e.g. `cluster:`, may have been added). Where git
+    history holds the report's commit, its params.yaml must have the recorded SHA-256, and the note names the
+    sections changed since."""
     here = (root / "params.yaml").read_bytes()
     row = {"name": "params.yaml SHA-256", "file": "params.yaml", "committed": recorded,
            "found": hashlib.sha256(here).hexdigest()}

@@ -110,30 +110,54 @@ def prepare_data(params, scratch: Path, data_dir: Path | None, expected_digest: 
     return data_dir
 
 
-def retrain(params, point: Point, data_dir: Path, threads: int | None = None) -> tuple[dict, float]:
-    """`point` trained alone from scratch as the committed params say, on the CPU, and evaluated on the test split:
-    (its metrics, seconds). `threads`: CPU threads (default train.threads, the count the results were made with)."""
+@dataclass(frozen=True)
+class Data:
+    """MNIST as training reads it, loaded once for every point: the training images (uint8) and the test images
+    (float, on the CPU)."""
+
+    images: object
+    x_test: object
+
+
+def load_data(data_dir: Path) -> Data:
     import torch
 
     from ..data import load_split
+    from ..training import to_float_images
+
+    train, test = (torch.from_numpy(load_split(data_dir, split).images.copy()) for split in ("train", "test"))
+    return Data(train, to_float_images(test, torch.device("cpu")))
+
+
+def train_in_memory(params, arch: str, seed: int, members: list, data: Data, threads: int | None = None,
+                    desc: str = "stack") -> tuple[list[dict], float]:
+    """`members` trained as one stack on `seed` as the committed params say, on the CPU, and evaluated on the test
+    split (stages.robustness.train_points): (their frontier points, seconds). `threads`: CPU threads (default
+    train.threads, the count the results were made with)."""
+    import torch
+
     from ..stages.robustness import train_points
+    from ..training import select_device
+
+    # On the CPU, where the committed results were trained and the tolerance was measured, even where a GPU is here.
+    training = params.train.of(arch)
+    training = training.model_copy(update={"device": "cpu", "threads": threads or training.threads})
+    torch.set_num_threads(training.threads)
+    started = time.perf_counter()
+    evaluated, _ = train_points(params, arch, seed, members, training, data.images[: training.max_samples],
+                                data.x_test, select_device(training.device), desc=desc)
+    return evaluated, time.perf_counter() - started
+
+
+def retrain(params, point: Point, data: Data, threads: int | None = None) -> tuple[dict, float]:
+    """`point` trained alone from scratch (train_in_memory, a stack of one): (its test metrics, seconds)."""
     from ..stages.train import frontier_members
-    from ..training import select_device, to_float_images
 
     members = [m for m in frontier_members(params, point.arch) if m.name == point.name]
-    training = params.train.of(point.arch)
-    if not members or members[0].settings.model_dump() != point.setting or training.epochs != point.epochs:
+    if not members or members[0].settings.model_dump() != point.setting \
+            or params.train.of(point.arch).epochs != point.epochs:
         raise VerifyError(f"{point.label}: params.yaml does not describe this point as it was trained "
                           f"(setting {point.setting}, {point.epochs} epochs in {point.file}): the committed results "
                           "are stale for this params.yaml (make check-results names what changed)")
-    # On the CPU, where the committed results were trained and the tolerance was measured, even where a GPU is here.
-    training = training.model_copy(update={"device": "cpu", "threads": threads or training.threads})
-    torch.set_num_threads(training.threads)
-    device = select_device(training.device)
-    split = load_split(data_dir, "train")
-    images = torch.from_numpy(split.images[: training.max_samples].copy())
-    x_test = to_float_images(torch.from_numpy(load_split(data_dir, "test").images.copy()), torch.device("cpu"))
-    started = time.perf_counter()
-    evaluated, _ = train_points(params, point.arch, point.seed, members, training, images, x_test, device,
-                                desc=point.label)
-    return evaluated[0]["metrics"], time.perf_counter() - started
+    evaluated, seconds = train_in_memory(params, point.arch, point.seed, members, data, threads, desc=point.label)
+    return evaluated[0]["metrics"], seconds
