@@ -2,9 +2,10 @@
 #   make repro   create .venv with the locked versions, then run the whole benchmark (dvc repro)
 #   make test    create .venv with the locked versions, then run the test suite
 #   make quick   the whole pipeline on a small configuration in .quick/ (a smoke run, not for citing)
-#   make slurm   every stage that is not up to date as a Slurm job (README: "Run it on a Slurm cluster")
+#   make slurm   every stage that is not up to date as a Slurm job (docs/cluster.md)
 #   make check-results   fail if a stage's code, data or parameters changed since its committed results
 #   make verify  check the committed results in minutes: numbers recomputed, a sample of points retrained
+#   make readme  the README's results block from reports/summary.json (after new results)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -12,7 +13,7 @@ STAMP  := $(VENV)/.installed
 # DVC stages call `python`: make it the environment's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro quick slurm test check-results verify ui clean-venv
+.PHONY: setup repro quick slurm test check-results verify readme ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,10 @@ check-results: setup
 # VERIFY_ARGS passes options on, e.g. make verify VERIFY_ARGS="--points conv-l1-lam=1.2@1 --json verify.json"
 verify: setup
 	python -m sae_mnist.verify $(VERIFY_ARGS)
+
+# The README's results block, generated from the report's summary.json (a test fails while it is stale).
+readme: setup
+	python -m sae_mnist.report.readme
 
 # The MLflow UI on this repository's store, on this machine only.
 ui: setup

@@ -6,7 +6,7 @@
 For each budget (train.epochs; the warm-ups and the cosine decay stretch with it), every L1 and KL frontier
 setting of params.yaml is trained on one seed as one stack with the train stage's own code, recipe and data,
 and evaluated by the evaluate stage's `held_out_metrics`. From those points the report's primary estimand is
-computed exactly as the report computes it (reporting.primary_estimand at evaluate.active_threshold, inside
+computed exactly as the report computes it (estimand.primary_estimand at evaluate.active_threshold, inside
 sweep.l0_range): for one seed, the KL − L1 curve on the grid and its mean D.
 
 Decision rule (issue 22): the smallest budget B whose D moves by less than max(10% of |D|, the 3-seed 95% CI
@@ -60,7 +60,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from sae_mnist import reporting
+    from sae_mnist import estimand
     from sae_mnist.data import load_split, read_manifest
     from sae_mnist.params import load_params
     from sae_mnist.provenance import cpu_name, git_commit
@@ -88,17 +88,17 @@ def main() -> None:
             metrics, c = pt["metrics"], pt["training"]["convergence"]
             points.append({"name": pt["name"], "penalty": pt["penalty"], "setting": pt["setting"], "seed": args.seed,
                            "l0": metrics["l0"], "fvu": metrics["fvu"],
-                           "inside_l0_range": reporting.where_in_range(metrics["l0"], l0_range) == "inside",
+                           "inside_l0_range": estimand.where_in_range(metrics["l0"], l0_range) == "inside",
                            "relative_change_last_tenth": c["relative_change_last_tenth"],
                            "objective_rose": c["objective_by_tenth"][-1] > c["objective_by_tenth"][-2],
                            "converged": c["converged"]})
         l1, kl = ([pt for pt in evaluated if pt["penalty"] == p] for p in ("l1", "kl"))
-        est = reporting.points_estimand(l1, kl, theta, l0_range=l0_range)
+        est = estimand.points_estimand(l1, kl, theta, l0_range=l0_range)
         budgets.append({
             "epochs": epochs, "wall_time_s": round(result.wall_time_s, 1), "n_models": len(members),
-            "estimand": None if est is None else est["difference"].diff,
-            "grid": None if est is None else np.asarray(est["grid"]).tolist(),
-            "curve": None if est is None else (est["fvu_kl"][0] - est["fvu_l1"][0]).tolist(),
+            "estimand": None if est is None else est.difference.diff,
+            "grid": None if est is None else np.asarray(est.grid).tolist(),
+            "curve": None if est is None else (est.fvu_kl[0] - est.fvu_l1[0]).tolist(),
             "points": points,
         })
         print(f"\n{epochs} epochs: {len(members)} models, {result.wall_time_s / 60:.1f} min; "

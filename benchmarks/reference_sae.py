@@ -54,8 +54,8 @@ TOLERANCE = 0.02  # done: ours at most 2% above SAELens's FVU at every matched L
 
 def matched_comparison(ours: list[tuple[float, float]], theirs: list[tuple[float, float]]) -> dict:
     """Each of our points against SAELens's frontier read at its L0: the report's own rule
-    (reporting.reference_comparison, log FVU linear in log L0), the criterion TOLERANCE."""
-    from sae_mnist.reporting import reference_comparison
+    (report.sections.reference.reference_comparison, log FVU linear in log L0), the criterion TOLERANCE."""
+    from sae_mnist.report.sections.reference import reference_comparison
 
     return reference_comparison(ours, theirs, TOLERANCE)
 

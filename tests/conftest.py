@@ -55,7 +55,7 @@ def _has_mnist_files(directory: Path) -> bool:
 
 def _download_to_cache(download_params) -> Path | None:
     """Full MNIST, verified, in the cache (downloaded on first use); None when no mirror delivers."""
-    from sae_mnist.data import download_mnist
+    from sae_mnist.download import download_mnist
     from sae_mnist.errors import BenchmarkError
 
     if (MNIST_CACHE / "manifest.json").is_file() and _has_mnist_files(MNIST_CACHE):

@@ -11,17 +11,9 @@ import numpy as np
 import pytest
 import torchvision
 
-from sae_mnist import data
-from sae_mnist.data import (
-    FALLBACK_DATASET,
-    MNIST_FILES,
-    DataError,
-    DownloadError,
-    download_mnist,
-    encode_idx,
-    load_split,
-    parse_idx,
-)
+from sae_mnist import data, download
+from sae_mnist.data import FALLBACK_DATASET, MNIST_FILES, DataError, load_split, parse_idx
+from sae_mnist.download import DownloadError, download_mnist, encode_idx
 from sae_mnist.params import DownloadParams, load_params
 from tests.conftest import REPO
 
@@ -35,7 +27,7 @@ def offline(**overrides) -> DownloadParams:
 
 @pytest.fixture(autouse=True)
 def no_env_mirror(monkeypatch):
-    monkeypatch.delenv(data.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(download.MIRROR_ENV, raising=False)
 
 
 def canonical(mnist_mirror, spec) -> bytes:
@@ -100,10 +92,10 @@ def test_local_directory_mirror_with_other_gzip_wrapper(tmp_path, mnist_mirror):
 
 def test_http_mirror_and_environment_override(tmp_path, mnist_mirror, serve, monkeypatch):
     url = serve(mnist_mirror)
-    monkeypatch.setenv(data.MIRROR_ENV, url)
+    monkeypatch.setenv(download.MIRROR_ENV, url)
     manifest = download_mnist(offline(mirror=str(tmp_path / "does-not-exist")), tmp_path / "mnist")
     assert manifest["source"] == ["http mirror at 127.0.0.1"]  # a mirror by its host: no port, path or machine name
-    assert data.mirror_sources(offline(mirror="b", mirrors=["c"])) == [url, "b", "c"]
+    assert download.mirror_sources(offline(mirror="b", mirrors=["c"])) == [url, "b", "c"]
 
 
 def test_next_mirror_is_tried_after_a_bad_one(tmp_path, mnist_mirror, capsys):
@@ -119,9 +111,9 @@ def test_next_mirror_is_tried_after_a_bad_one(tmp_path, mnist_mirror, capsys):
 
 def test_sources_are_named_without_machine_paths():
     public = ["https://ossci-datasets.s3.amazonaws.com/mnist/"]
-    assert data.describe_source("https://ossci-datasets.s3.amazonaws.com/mnist", public) == public[0]
-    assert data.describe_source("http://10.1.2.3:8080/mirror/", public) == "http mirror at 10.1.2.3"
-    assert data.describe_source("/home/someone/mnist", public) == "local directory mirror"
+    assert download.describe_source("https://ossci-datasets.s3.amazonaws.com/mnist", public) == public[0]
+    assert download.describe_source("http://10.1.2.3:8080/mirror/", public) == "http mirror at 10.1.2.3"
+    assert download.describe_source("/home/someone/mnist", public) == "local directory mirror"
 
 
 # ----------------------------------------------------------------------------- rejections

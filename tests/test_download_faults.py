@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from sae_mnist import data
-from sae_mnist.data import MNIST_FILES, DataError, DownloadError, download_mnist
+from sae_mnist import download
+from sae_mnist.data import MNIST_FILES, DataError
+from sae_mnist.download import DownloadError, download_mnist
 from sae_mnist.params import DownloadParams
 
 LABELS = MNIST_FILES[3]
@@ -25,7 +26,7 @@ TIMEOUT = 0.5
 
 @pytest.fixture(autouse=True)
 def no_env_mirror(monkeypatch):
-    monkeypatch.delenv(data.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(download.MIRROR_ENV, raising=False)
 
 
 def params(mirrors) -> DownloadParams:
@@ -63,7 +64,7 @@ def stalls_mid_file(request):
 
 def trickles(request):
     _headers(request)
-    for _ in range(int(data.READ_DEADLINE_FACTOR * TIMEOUT / 0.1) + 10):
+    for _ in range(int(download.READ_DEADLINE_FACTOR * TIMEOUT / 0.1) + 10):
         try:
             request.wfile.write(b"\x1f")
             request.wfile.flush()
@@ -81,7 +82,7 @@ def redirects_to_itself(request):
 
 def grows_past_its_size(request):
     _headers(request)  # no Content-Length: the stream just keeps going
-    request.wfile.write(b"\x1f\x8b" + bytes(LABELS.size * data.MAX_GZIP_RATIO + 10_000))
+    request.wfile.write(b"\x1f\x8b" + bytes(LABELS.size * download.MAX_GZIP_RATIO + 10_000))
 
 
 def announces_a_huge_file(request):

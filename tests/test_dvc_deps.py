@@ -78,3 +78,32 @@ def test_every_stage_depends_on_the_code_that_computes_its_numbers_and_no_other(
     needed = ({f.relative_to(REPO).as_posix() for f in closure(REPO / script)} | {script}) - NOT_NUMBERS
     assert needed <= code_deps, f"dvc.yaml stage {stage} misses deps: {sorted(needed - code_deps)}"
     assert code_deps <= needed, f"dvc.yaml stage {stage} depends on code it does not run: {sorted(code_deps - needed)}"
+
+
+def test_report_figures_download_code_and_an_unused_params_section_rerun_no_train_or_evaluate_stage(tmp_path):
+    """What a stage's numbers do not depend on leaves it up to date: `dvc status` of a copy of this checkout, with
+    a report-only figure restyled, the download code changed and the `cluster:` section (read by no stage) edited."""
+    from sae_mnist import staleness
+    from sae_mnist.quick import copy_repo
+
+    repo = copy_repo(REPO, tmp_path / "repo")
+
+    def stale() -> dict:
+        return staleness.stale_stages(staleness.dvc_status(repo))
+
+    def computing(changes: dict) -> dict:
+        return {stage: c for stage, c in changes.items() if stage.startswith(("train@", "evaluate@"))}
+
+    before = stale()
+    edits = {"src/sae_mnist/report/figures.py": ("figsize=(6.5, 3.5)", "figsize=(7.0, 4.0)"),
+             "src/sae_mnist/download.py": ("READ_DEADLINE_FACTOR = 10", "READ_DEADLINE_FACTOR = 12"),
+             "params.yaml": ("  partition: null", "  partition: cpu")}
+    for path, (old, new) in edits.items():
+        text = (repo / path).read_text()
+        assert old in text, f"{path} no longer holds {old!r}: update this test's edit"
+        (repo / path).write_text(text.replace(old, new, 1))
+    after = stale()
+    assert computing(after) == computing(before)
+    # each edit is seen by the stage that runs it
+    assert "src/sae_mnist/report/figures.py (modified)" in after["report"]["changed deps"]
+    assert "src/sae_mnist/download.py (modified)" in after["download"]["changed deps"]

@@ -24,7 +24,7 @@ def test_a_figure_with_rho_hat_draws_every_glyph_in_dejavu_sans():
     from matplotlib import font_manager
     from matplotlib import pyplot as plt
 
-    from sae_mnist import plots
+    from sae_mnist.report import figures as plots
 
     missing = _missing_glyphs(plots.rho_hat_distribution({"linear-kl": np.array([0.05, 0.1, 0.2])}, {"linear-kl": 0.1}))
     assert not missing, missing
@@ -35,7 +35,7 @@ def test_a_figure_with_rho_hat_draws_every_glyph_in_dejavu_sans():
 
 
 def test_the_verdict_curve_draws_with_and_without_intervals():
-    from sae_mnist import plots
+    from sae_mnist.report import figures as plots
 
     grid, diff = np.array([40.0, 60.0, 90.0]), np.array([-0.01, 0.02, 0.05])
     fig = plots.verdict_curve("conv", grid, diff, diff - 0.01, diff + 0.01, np.array([True, False, True]),

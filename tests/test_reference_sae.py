@@ -46,8 +46,7 @@ def test_full_batches_follow_the_epoch_permutations():
 
 
 def test_folded_saelens_sae_is_our_linear_sae():
-    pytest.importorskip("sae_lens", reason="sae-lens is not installed (optional: pip install -e '.[reference]')")
-    from sae_lens import StandardTrainingSAE, StandardTrainingSAEConfig
+    from sae_lens import StandardTrainingSAE, StandardTrainingSAEConfig  # in the test extra: never skipped
 
     torch.manual_seed(0)
     sae = StandardTrainingSAE(StandardTrainingSAEConfig(d_in=784, d_sae=16))

@@ -1,10 +1,10 @@
-"""The report's comparison with the reference implementation (stages/report_reference.py), by hand."""
+"""The report's comparison with the reference implementation (report/sections/reference.py), by hand."""
 
 from __future__ import annotations
 
 import pytest
 
-from sae_mnist.stages import report_reference
+from sae_mnist.report.sections import reference as report_reference
 
 RECIPE = {"center_input": True, "lr_hold": 0.0}
 SETTINGS = {"epochs": 40, "batch_size": 256, "lr": 0.003, "n_train": 60000, "hidden": 256, "recipe": RECIPE}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
-from sae_mnist import reporting
+from sae_mnist import estimand
 from sae_mnist.params import L0Range, Params
-from sae_mnist.stages import report_studies
+from sae_mnist.report.analysis import ArchResult
+from sae_mnist.report.sections import robustness as report_robustness
 from sae_mnist.stats import Difference
 from tests.conftest import REPO
 from tests.test_stacked import images
@@ -68,7 +70,7 @@ def test_train_points_are_frontier_points_trained_as_the_variation_says():
     # The same seed, batches and budget: only the learning rate differs, and it changes every model
     assert all(a["metrics"]["fvu_untruncated"] != b["metrics"]["fvu_untruncated"] for a, b in zip(slow, fast))
     l1, kl = ([pt for pt in fast if pt["penalty"] == p] for p in ("l1", "kl"))
-    assert set(reporting.seed_frontiers(l1, 0.1)) == {0}  # the report reads them as frontier points
+    assert set(estimand.seed_frontiers(l1, 0.1)) == {0}  # the report reads them as frontier points
 
 
 # Hand-made frontiers, straight on log-log axes so that the interpolation is exact: L1 through (10, 0.2) and
@@ -94,16 +96,21 @@ def variation(factor: float, epochs: int, lr: float, k: float, kl_l0=(10, 1000))
     return {"factor": factor, "epochs": epochs, "lr": lr, "points": points["l1"] + points["kl"]}
 
 
-def estimate(diff: float) -> dict:
-    return {"difference": Difference(diff, math.nan, math.nan, math.nan, math.nan, math.nan)}
+def estimate(diff: float) -> estimand.Estimand:
+    """An estimand of which only the average's difference is known."""
+    nan = math.nan
+    return estimand.Estimand(seeds=[0], covered=(nan, nan), grid=np.array([]), log_fvu=True, fvu_l1=np.array([]),
+                             fvu_kl=np.array([]), per_seed=np.array([diff]), difference=Difference(diff, *[nan] * 5),
+                             at_grid=[])
 
 
-def arch_result(k_seed0: float, k_seed1: float, others: dict) -> dict:
+def arch_result(k_seed0: float, k_seed1: float, others: dict) -> ArchResult:
     """An analyse() result of one architecture: seeds 0 and 1, the primary from their points."""
     s0, s1 = frontier(0, k_seed0), frontier(1, k_seed1)
     points = {p: s0[p] + s1[p] for p in ("l1", "kl")}
-    primary = reporting.points_estimand(points["l1"], points["kl"], THETA, WIDE)
-    return {"points": points, "estimands": {THETA: primary, **others}, "sensitivity": estimate(0.02)}
+    primary = estimand.points_estimand(points["l1"], points["kl"], THETA, WIDE)
+    return ArchResult(points=points, fronts={}, estimands={THETA: primary, **others}, capped=None,
+                      sensitivity=estimate(0.02))
 
 
 STUDIES = {
@@ -116,10 +123,10 @@ def test_robustness_rows_give_each_checks_estimand_and_whether_its_sign_is_the_p
     # Seeds 0 and 1: KL is 1.1 and 1.2 times L1, so the primary is 0.15 M; seed 0 alone 0.1 M. Threshold 0.05 is
     # reversed, 0.2 has no overlap; budget x0.5 (k 1.2) gives +0.2 M, x2 (k 0.8) -0.2 M; lr x3 has no overlap.
     r = arch_result(1.1, 1.2, {0.05: estimate(-0.01), 0.2: None})
-    checks = report_studies.robustness_checks(r, THETA, 0, STUDIES, WIDE)
-    assert r["estimands"][THETA]["difference"].diff == pytest.approx(0.15 * M)
+    checks = report_robustness.robustness_checks(r, THETA, 0, STUDIES, WIDE)
+    assert r.estimands[THETA].difference.diff == pytest.approx(0.15 * M)
     assert [c.diff for c in checks] == pytest.approx([0.15 * M, 0.1 * M, 0.02, -0.01, None, 0.2 * M, -0.2 * M, None])
-    assert report_studies.robustness_rows(checks) == [
+    assert report_robustness.robustness_rows(checks) == [
         ["the primary (2 seeds)", f"{0.15 * M:+.4f}", "(the primary)"],
         ["the primary on seed 0 alone (the one-seed checks' reference)", f"{0.1 * M:+.4f}",
          "yes (reference, not counted)"],
@@ -131,7 +138,7 @@ def test_robustness_rows_give_each_checks_estimand_and_whether_its_sign_is_the_p
         ["learning rate ×3 (lr 0.009; seed 0)", "no overlap", "–"],
     ]
     # 6 checks (not the primary, not the reference): 2 hold, 2 do not, 2 have no estimate
-    assert report_studies.robustness_sentence("linear", checks) == (
+    assert report_robustness.robustness_sentence("linear", checks) == (
         f"linear, robustness: the sign of KL − L1 ({0.15 * M:+.4f}: L1 reconstructs better) survives 2 of 6 checks; "
         "it does not under: threshold 0.05, budget ×2; no estimate (the frontiers do not overlap) under: "
         "threshold 0.2, learning rate ×3.")
@@ -141,36 +148,36 @@ def test_robustness_sentence_when_every_check_holds_and_the_reference_seed_disag
     # KL below L1 on seed 1 (k 0.5: -0.5 M) outweighs seed 0 (k 1.1: +0.1 M): the primary is -0.2 M, KL better;
     # seed 0 alone has the opposite sign. Every check is negative.
     r = arch_result(1.1, 0.5, {0.05: estimate(-0.03)})
-    r["sensitivity"] = estimate(-0.01)
+    r.sensitivity = estimate(-0.01)
     studies = {"lr": {"seed": 0, "variations": [variation(0.3333, 2, 0.001, 0.7)]}}
-    checks = report_studies.robustness_checks(r, THETA, 0, studies, WIDE)
+    checks = report_robustness.robustness_checks(r, THETA, 0, studies, WIDE)
     assert [c.diff for c in checks] == pytest.approx([-0.2 * M, 0.1 * M, -0.01, -0.03, -0.3 * M])
-    assert report_studies.robustness_rows(checks)[1][2] == "no (reference, not counted)"
-    assert report_studies.robustness_sentence("conv", checks) == (
+    assert report_robustness.robustness_rows(checks)[1][2] == "no (reference, not counted)"
+    assert report_robustness.robustness_sentence("conv", checks) == (
         f"conv, robustness: the sign of KL − L1 ({-0.2 * M:+.4f}: KL reconstructs better) survives all 3 checks. On "
         f"seed 0 alone, the one-seed checks' reference, the sign is already the opposite ({0.1 * M:+.4f}).")
 
 
 def test_robustness_section_and_figure_from_hand_made_results(tmp_path):
     results = {"linear": arch_result(1.1, 1.2, {0.05: estimate(-0.01), 0.2: None}),
-               "conv": {"estimands": {THETA: None}}}  # frontiers that do not overlap: no checks
-    report_studies.add_robustness(results, {"linear": STUDIES}, THETA, 0, L0Range(linear=WIDE, conv=WIDE))
-    md = report_studies.robustness_section(results, THETA, 0, {"budget": [0.5, 2.0], "lr": [3.0]})
+               "conv": ArchResult(points={}, fronts={}, estimands={THETA: None}, capped=None)}  # frontiers that do not overlap: no checks
+    report_robustness.add_robustness(results, {"linear": STUDIES}, THETA, 0, L0Range(linear=WIDE, conv=WIDE))
+    md = report_robustness.section(results, THETA, 0, {"budget": [0.5, 2.0], "lr": [3.0]})
     assert md.startswith("## Robustness\n") and "(budget × 0.5, 2; learning rate × 3)" in md
-    assert "| budget ×2 (4 epochs; seed 0) | " in md and results["linear"]["robustness_sentence"] in md
+    assert "| budget ×2 (4 epochs; seed 0) | " in md and results["linear"].robustness_sentence in md
     assert "No primary estimand for conv" in md and "robustness-conv.png" not in md
-    report_studies.save_robustness_figures(results, THETA, tmp_path)
+    report_robustness.save_figures(results, THETA, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["robustness-linear.png"]
-    summary = report_studies.robustness_json(results)
+    summary = report_robustness.robustness_json(results)
     assert list(summary) == ["linear"] and [c["same_sign"] for c in summary["linear"]["checks"]] == [
         True, True, True, False, None, True, False, None]
 
 
 def test_points_estimand_is_primary_estimand_of_the_points_frontiers():
     s0 = frontier(0, 1.1)
-    est = reporting.points_estimand(s0["l1"], s0["kl"], THETA, WIDE)
-    assert est["seeds"] == [0] and est["covered"] == (10.0, 1000.0)
-    assert est["grid"] == pytest.approx([10 ** (1 + 0.2 * i) for i in range(1, 10)])
-    assert est["fvu_l1"][0] == pytest.approx([0.2 * 2 ** (-i / 5) for i in range(1, 10)])
-    assert est["difference"].diff == pytest.approx(0.1 * M) and math.isnan(est["difference"].ci_low)
+    est = estimand.points_estimand(s0["l1"], s0["kl"], THETA, WIDE)
+    assert est.seeds == [0] and est.covered == (10.0, 1000.0)
+    assert est.grid == pytest.approx([10 ** (1 + 0.2 * i) for i in range(1, 10)])
+    assert est.fvu_l1[0] == pytest.approx([0.2 * 2 ** (-i / 5) for i in range(1, 10)])
+    assert est.difference.diff == pytest.approx(0.1 * M) and math.isnan(est.difference.ci_low)
     assert M == pytest.approx(0.106528, abs=1e-6)

@@ -79,3 +79,45 @@ def test_a_changed_parameter_is_named(pipeline, capsys):
 def test_an_output_edited_by_hand_is_stale(pipeline):
     (pipeline / "final.txt").write_text("edited\n")
     assert staleness.stale_stages(staleness.dvc_status(pipeline)) == {"copy": {"changed outs": ["final.txt (modified)"]}}
+
+
+def test_relock_code_records_changed_code_without_data_or_outputs_and_refuses_anything_else(tmp_path):
+    # A committed one-stage pipeline, then a clone of it that has no outputs and no cache (no `dvc pull`)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _run(repo, "git", "init", "-q")
+    _run(repo, sys.executable, "-m", "dvc", "init", "-q")
+    (repo / "step.py").write_text("import shutil\nshutil.copy('data.txt', 'out.txt')\n")
+    (repo / "data.txt").write_text("1 2 3\n")
+    (repo / "params.yaml").write_text("scale: 2\n")
+    (repo / "last.py").write_text("import shutil\nshutil.copy('out.txt', 'final.txt')\n")
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "step": {"cmd": "python step.py", "deps": ["step.py", "data.txt"], "params": ["scale"], "outs": ["out.txt"]},
+        "last": {"cmd": "python last.py", "deps": ["last.py", "out.txt"], "outs": ["final.txt"]}}}))
+    _run(repo, sys.executable, "-m", "dvc", "repro", "-q")
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "results")
+    clone = tmp_path / "clone"
+    _run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    lock = (clone / "dvc.lock").read_text()
+    # Code moved without changing what it computes: stale, and re-locked without the data; `last` depends on
+    # out.txt, an output missing from the clone, whose recorded hash stays
+    (clone / "step.py").write_text("import shutil  # the copy\nshutil.copy('data.txt', 'out.txt')\n")
+    (clone / "last.py").write_text("import shutil  # the copy\nshutil.copy('out.txt', 'final.txt')\n")
+    assert staleness.stale_stages(staleness.dvc_status(clone)) == {"step": {"changed deps": ["step.py (modified)"]},
+                                                                   "last": {"changed deps": ["last.py (modified)"]}}
+    assert staleness.main(["--repo", str(clone), "--relock-code"]) == 0
+    assert staleness.stale_stages(staleness.dvc_status(clone)) == {}
+    changed = [line for line in (clone / "dvc.lock").read_text().splitlines() if line not in lock.splitlines()]
+    assert len(changed) == 4 and all(line.strip().startswith(("md5:", "size:")) for line in changed)  # the .py's
+    # A parameter or the data changed: the stage must re-run, and nothing is re-locked
+    (clone / "params.yaml").write_text("scale: 3\n")
+    (clone / "step.py").write_text("import shutil\nshutil.copy('data.txt', 'out.txt')\n")
+    before = (clone / "dvc.lock").read_text()
+    with pytest.raises(RuntimeError, match=r"not only code changed.*step: .*changed params params.yaml: scale \(modified\)"):
+        staleness.relock_code(clone)
+    (clone / "params.yaml").write_text("scale: 2\n")
+    (clone / "data.txt").write_text("4\n")
+    with pytest.raises(RuntimeError, match=r"step: changed deps .*data.txt \(modified\)"):
+        staleness.relock_code(clone)
+    assert (clone / "dvc.lock").read_text() == before

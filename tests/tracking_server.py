@@ -1,4 +1,5 @@
-"""A throwaway team tracking server: a PostgreSQL cluster and `mlflow server` on 127.0.0.1, as the README sets one up.
+"""A throwaway team tracking server: a PostgreSQL cluster and `mlflow server` on 127.0.0.1, as docs/usage.md
+("A shared tracking server") sets one up.
 
 Used by the tracking-server and cluster tests and by benchmarks/cluster_speedup.py. Needs PostgreSQL's server
 binaries (Debian: apt-get install postgresql) and psycopg2 (pip install -e '.[server]').

@@ -71,6 +71,9 @@ def main() -> None:
     if (root / "data" / "mnist" / "manifest.json").is_file():
         shutil.copytree(root / "data" / "mnist", dest / "data" / "mnist")
     env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "MLFLOW_TRACKING_URI")}
+    # The copy's own code, not the package the environment installed (an editable install of the repository, whose
+    # files may change while the run goes on): the results, and the commit they name, come from the copy.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(dest / "src"), env.get("PYTHONPATH")]))
     print(f"quick profile in {dest} (smoke run: not for citing)", flush=True)
     result = subprocess.run(["dvc", "repro"], cwd=dest, env=env)
     if result.returncode != 0:

@@ -15,11 +15,18 @@ Runs `dvc status --json` in the repository and reads each stage's entries:
 `python -m sae_mnist.staleness [--repo DIR]` exits 0 when no stage is stale, 1 when one is (naming each stale
 stage and what changed), 2 when dvc itself fails. A dependency directory that is only partly present (some of
 its upstream outputs pulled, some not) reads as modified, hence stale: pull all of it to check.
+
+`python -m sae_mnist.staleness --relock-code` records in dvc.lock the code of every stage that is stale only
+because code it runs changed (`dvc commit -f` of those stages, which DVC refuses in a checkout without their data
+and upstream outputs). Only after showing the change computes the same numbers (docs/pipeline.md: "Moving code
+without re-running"): it re-runs nothing. A stage whose parameters, data, definition or outputs changed is
+refused, unless `--with-outputs` names outputs edited in git on purpose (then they are re-hashed too).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -91,11 +98,55 @@ def stale_stages(status: dict) -> dict[str, dict[str, list[str]]]:
     return stale
 
 
+def code_only(changes: dict[str, list[str]], tracked: set[str], with_outputs: bool) -> bool:
+    """Whether a stale stage's changes (stale_stages) are all to code (git-tracked .py files) and, with
+    `with_outputs`, to outputs kept in git (files or directories of them)."""
+    def paths(kind: str) -> list[str]:
+        return [item.rsplit(" (", 1)[0] for item in changes.get(kind, [])]
+
+    allowed = {"changed deps", "changed outs"} if with_outputs else {"changed deps"}
+    return (set(changes) <= allowed and all(p.endswith(".py") and p in tracked for p in paths("changed deps"))
+            and all(p in tracked or any(t.startswith(p.rstrip("/") + "/") for t in tracked)
+                    for p in paths("changed outs")))
+
+
+def relock_code(repo: Path, with_outputs: bool = False) -> list[str]:
+    """`dvc commit -f` (missing data and outputs allowed) of every stage stale only in git-tracked files; returns
+    the stages re-locked. Raises RuntimeError naming the stages that changed otherwise, before touching any."""
+    from dvc.repo import Repo
+
+    stale = stale_stages(dvc_status(repo))
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True,
+                                 check=True).stdout.split("\n"))
+    refused = {stage: changes for stage, changes in stale.items() if not code_only(changes, tracked, with_outputs)}
+    if refused:
+        raise RuntimeError("not only code changed; `dvc repro` these stages instead: " + "; ".join(
+            f"{stage}: " + "; ".join(f"{kind} {', '.join(items)}" for kind, items in changes.items())
+            for stage, changes in refused.items()))
+    with contextlib.chdir(repo), Repo(".") as dvc_repo, dvc_repo.lock:  # DVC resolves paths against the cwd
+        stages = [stage for stage in dvc_repo.index.stages if stage.addressing in stale]
+        for stage in stages:
+            # What `dvc commit -f` does, without the run cache, which would hash the missing data and upstream
+            # outputs: present deps and outputs re-hashed, missing ones keep what dvc.lock recorded.
+            stage.save(allow_missing=True, run_cache=False)
+        for dvcfile in {stage.dvcfile.path: stage.dvcfile for stage in stages}.values():
+            dvcfile.dump_stages([s for s in stages if s.dvcfile.path == dvcfile.path], update_pipeline=False)
+    return [stage.addressing for stage in stages]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fail when a DVC stage's results are stale (module docstring).")
     parser.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: here)")
+    parser.add_argument("--relock-code", action="store_true",
+                        help="record in dvc.lock the changed code of stages stale only in code (module docstring)")
+    parser.add_argument("--with-outputs", action="store_true",
+                        help="with --relock-code: also outputs kept in git and edited on purpose")
     args = parser.parse_args(argv)
     try:
+        if args.relock_code:
+            relocked = relock_code(args.repo, args.with_outputs)
+            print(f"re-locked {len(relocked)} stage(s) whose code changed: {', '.join(relocked) or 'none'}")
+            return 0
         status = dvc_status(args.repo)
     except RuntimeError as e:
         print(e, file=sys.stderr)

@@ -4,5 +4,5 @@
     python -m sae_mnist.cluster status [--run DIR] [--wait]
     python -m sae_mnist.cluster collect [--run DIR]
 
-See run.py for how a run goes, plan.py for what it runs, and the README's "Run it on a Slurm cluster".
+See run.py for how a run goes, plan.py for what it runs, and docs/cluster.md.
 """

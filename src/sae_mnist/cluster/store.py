@@ -15,8 +15,8 @@ from urllib.parse import urlparse
 from .config import ClusterError
 
 DATABASES = ("postgresql", "mysql", "mssql")
-WHAT_TO_SET = ("set MLFLOW_TRACKING_URI to the team's tracking server, e.g. http://mlflow-host:5000 (README: "
-               "'A team tracking server': mlflow server with a PostgreSQL backend store), or to its database, "
+WHAT_TO_SET = ("set MLFLOW_TRACKING_URI to the team's tracking server, e.g. http://mlflow-host:5000 (docs/usage.md: "
+               "'A shared tracking server': mlflow server with a PostgreSQL backend store), or to its database, "
                "e.g. postgresql+psycopg2://user@db-host/mlflow")
 
 

@@ -9,7 +9,7 @@ from ..params import load_params
 
 def run(out_dir: Path, params_file: Path) -> None:
     params = load_params(params_file)
-    from ..data import download_mnist
+    from ..download import download_mnist
 
     manifest = download_mnist(params.download, out_dir)
     counts = manifest["counts"]

@@ -7,7 +7,7 @@ stage has it (recipe, data, batch size): study `budget` multiplies the architect
 multiplies train.lr by each of `robustness.lr_factors`. Each model is evaluated as the evaluate stage evaluates
 it (held_out_metrics on the test set). Writes `<out_file>`: per factor, the epochs and learning rate used and
 every model as a frontier file's point, from which the report computes the single-seed estimand
-(reporting.points_estimand). Models and per-epoch losses go under `<model_dir>/<study>-x<factor>/` and
+(estimand.points_estimand). Models and per-epoch losses go under `<model_dir>/<study>-x<factor>/` and
 `<log_dir>/<study>-x<factor>/`; MLflow: a parent run per factor's stack, a child run per model.
 """
 

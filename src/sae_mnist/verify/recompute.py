@@ -3,7 +3,7 @@
 This module is the second implementation that `make verify` checks the report against. It shares no code with
 the report (no sae_mnist import: plain numpy and scipy), so a slip in the report's statistics shows up as a
 disagreement here instead of being repeated. It follows the estimand as declared in the README and in
-`reporting.PRIMARY_ESTIMAND`, read top to bottom:
+`estimand.PRIMARY_ESTIMAND`, read top to bottom:
 
 1. Each seed's frontier of a penalty at an activity threshold: its points' (L0, FVU) at that threshold, sorted by
    L0, keeping each point whose FVU is below that of every sparser point (the Pareto front).

@@ -91,7 +91,8 @@ def prepare_data(params, scratch: Path, data_dir: Path | None, expected_digest: 
     """MNIST for retraining: `data_dir` if given; else the download stage's output in `workspace` (data/mnist) if it
     holds the committed digest; else downloaded into `scratch` as the download stage would ($MNIST_MIRROR first,
     then the public mirrors; never the offline fallback). Its content digest must be the committed one."""
-    from ..data import download_mnist, read_manifest
+    from ..data import read_manifest
+    from ..download import download_mnist
 
     staged = None if workspace is None else workspace / "data" / "mnist"
     if data_dir is None and staged is not None and (staged / "manifest.json").is_file() \

@@ -1,19 +1,43 @@
-"""The report's comparison with the field's reference implementation (SAELens), from benchmarks/reference_sae.json.
+"""Against the field's reference implementation (SAELens), from benchmarks/reference_sae.json.
 
 That file is written outside the pipeline (`python benchmarks/reference_sae.py`, an optional dependency): SAELens's
 standard ReLU + L1 SAE trained by its own trainer on the same images, order, width, batch, steps and learning rate
 as our linear L1 frontier on one seed. Here our L1 points of that seed, from this run's frontier files, are set
-against SAELens's points at matched L0 (reporting.reference_comparison), drawn on the linear frontier figure, and
-checked: ours at most 2% above it everywhere. A file made under other training settings than this run's is named
-as such, and the check fails until the benchmark is re-run.
+against SAELens's points at matched L0 (reference_comparison), drawn on the linear frontier figure, and checked:
+ours at most 2% above it everywhere. A file made under other training settings than this run's is named as such,
+and the check fails until the benchmark is re-run.
 """
 
 from __future__ import annotations
 
-from .. import reporting
+import math
 
+from ... import stats
+from ..checks import Check
+from ..inputs import Inputs
+from ..text import markdown_table
+
+REFERENCE_TOLERANCE = 0.02  # our training on par with the reference implementation: at most 2% above its FVU
 # What must agree between the reference file and this run for the comparison to be like for like.
 SAME_SETTINGS = ("epochs", "batch_size", "lr", "n_train", "hidden")
+
+
+def reference_comparison(ours: list[tuple[float, float]], theirs: list[tuple[float, float]],
+                         tolerance: float = REFERENCE_TOLERANCE) -> dict:
+    """Each of our (L0, FVU) points against the reference frontier `theirs` read at its L0 (log FVU linear in log
+    L0 between neighbouring points, never extrapolated): ours / theirs - 1, the worst, and whether it is within
+    `tolerance` at every matched point."""
+    rows = []
+    theirs = sorted(theirs)
+    for l0, fvu in sorted(ours):
+        value = float(stats.interpolate_at([p[0] for p in theirs], [p[1] for p in theirs], l0, log_y=True))
+        reference = None if math.isnan(value) else value
+        rows.append({"l0": l0, "fvu": fvu, "reference_fvu": reference,
+                     "relative_difference": None if reference is None else fvu / reference - 1})
+    matched = [r["relative_difference"] for r in rows if r["relative_difference"] is not None]
+    worst = max(matched) if matched else None
+    return {"points": rows, "n_matched": len(matched), "worst_relative_difference": worst,
+            "tolerance": tolerance, "passed": worst is not None and worst <= tolerance}
 
 
 def our_settings(params, n_train: int) -> dict:
@@ -38,11 +62,11 @@ def comparison(reference: dict, l1_points: list[dict], theta: float) -> dict | N
     ours = [(p["metrics"][f"l0_at_{key}"], p["metrics"][f"fvu_at_{key}"]) for p in l1_points
             if p["seed"] == reference["seed"]]
     theirs = [(p["l0"], p["fvu"]) for p in reference["saelens"]["points"]]
-    return reporting.reference_comparison(ours, theirs) if ours else None
+    return reference_comparison(ours, theirs) if ours else None
 
 
 def drawn(reference: dict, theta: float) -> dict | None:
-    """SAELens's points as plots.frontiers draws a reference: on the panel of its threshold, labelled."""
+    """SAELens's points as figures.frontiers draws a reference: on the panel of its threshold, labelled."""
     if reference.get("active_threshold") != theta:
         return None
     points = sorted((p["l0"], p["fvu"]) for p in reference["saelens"]["points"])
@@ -50,7 +74,7 @@ def drawn(reference: dict, theta: float) -> dict | None:
             "label": f"SAELens L1 (seed {reference['seed']})"}
 
 
-def section(reference: dict, l1_points: list[dict], theta: float, ours: dict) -> tuple[str, tuple[bool, str] | None]:
+def section(reference: dict, l1_points: list[dict], theta: float, ours: dict) -> tuple[str, Check | None]:
     """Markdown for the comparison, and the report's check (None when nothing could be compared)."""
     result = comparison(reference, l1_points, theta)
     stale = differences(reference, ours)
@@ -78,10 +102,18 @@ def section(reference: dict, l1_points: list[dict], theta: float, ours: dict) ->
              f"{100 * r['relative_difference']:+.1f}%"] for r in result["points"]]
     md.append(f"Our L1 points (seed {reference['seed']}) against SAELens's FVU read at the same L0 (log FVU linear in "
               "log L0 between its points):\n")
-    md.append(reporting.markdown_table(["L0", "FVU ours", "FVU SAELens at that L0", "ours / SAELens − 1"], rows))
+    md.append(markdown_table(["L0", "FVU ours", "FVU SAELens at that L0", "ours / SAELens − 1"], rows))
     worst = result["worst_relative_difference"]
     ok = result["passed"] and not stale
     text = (f"linear L1 training on par with SAELens: at most {100 * result['tolerance']:g}% above its FVU at every "
             f"matched L0 ({result['n_matched']} point{'' if result['n_matched'] == 1 else 's'}, worst {100 * worst:+.1f}%"
             + (f"; the reference is not like for like: {'; '.join(stale)}" if stale else "") + ")")
-    return "\n".join(md), (ok, text)
+    return "\n".join(md), Check(ok, text)
+
+
+def for_inputs(inputs: Inputs) -> tuple[str, Check | None]:
+    """The comparison for this run's linear L1 frontier ("" and None without one)."""
+    if "linear-l1" not in inputs.variants:
+        return "", None
+    return section(inputs.reference, inputs.variants["linear-l1"].points, inputs.theta,
+                   our_settings(inputs.params, inputs.n_train))

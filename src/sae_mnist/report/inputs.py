@@ -1,0 +1,167 @@
+"""The report's inputs: the result files of the other stages, read into typed records (nothing computed here but
+each default setting's mean and interval over seeds)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import stats
+from ..io import read_json
+from ..params import ARCHITECTURES, PENALTIES, Params
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Metrics whose interval must respect a bound (stats.summarize): fractions stay in [0, 1], FVU and MSE above 0.
+BOUNDED = {"fvu": "positive", "mse": "positive", "fvu_untruncated": "positive", "dead_fraction": "fraction",
+           "always_on_fraction": "fraction", "probe_accuracy": "fraction", "saturated_fraction": "fraction",
+           "hoyer": "fraction"}
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Where the report stage reads (each stage's outputs) and writes; dvc.yaml names them, pipeline/report.py
+    passes them on."""
+
+    eval: Path
+    logs: Path
+    frontier: Path
+    ablation: Path
+    robustness: Path
+    wide: Path
+    baselines: Path
+    reference: Path
+    data: Path
+    out: Path
+    headline: Path
+    params: Path
+
+
+@dataclass
+class Variant:
+    """One architecture × penalty: its default setting's evaluation per seed, and its frontier file."""
+
+    arch: str
+    penalty: str
+    seeds: list[dict]  # eval/<name>/seed-<s>.json, in seed order
+    stats: dict[str, stats.Summary]  # every numeric metric of the default setting over seeds
+    arrays: dict[str, np.ndarray]  # the first seed's eval arrays (features, samples, firing frequencies, ρ̂)
+    history: dict[int, pd.DataFrame]  # seed -> the default setting's per-epoch losses
+    frontier: dict  # frontier/<name>.json: every setting × seed, and the probe's C
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch}-{self.penalty}"
+
+    @property
+    def points(self) -> list[dict]:
+        return self.frontier["points"]
+
+
+@dataclass
+class Inputs:
+    """Everything the report reads, with the parameters it ran under."""
+
+    params: Params
+    manifest: dict
+    variants: dict[str, Variant]
+    baselines: dict
+    ablations: dict[str, dict]
+    robustness: dict[str, dict[str, dict]]  # arch -> study -> robustness file
+    wide: list[dict]
+    reference: dict
+
+    @property
+    def theta(self) -> float:
+        return self.params.evaluate.active_threshold
+
+    @property
+    def thresholds(self) -> list[float]:
+        return sorted(self.params.evaluate.thresholds)
+
+    @property
+    def archs(self) -> list[str]:
+        return [a for a in ARCHITECTURES if any(v.arch == a for v in self.variants.values())]
+
+    @property
+    def pca_fvu(self) -> np.ndarray:
+        return np.array(self.baselines["pca_fvu"])
+
+    @cached_property
+    def all_points(self) -> list[dict]:
+        return [pt for v in self.variants.values() for pt in v.points]
+
+    @property
+    def n_train(self) -> int:
+        """The training images every model saw."""
+        return min(self.params.train.max_samples or math.inf, self.manifest["counts"]["train"])
+
+    @property
+    def tolerance(self) -> dict:
+        """The convergence criterion's tolerances (the same for every run)."""
+        return self.all_points[0]["training"]["convergence"]["tolerance"]
+
+
+def seed_summaries(per_seed: list[dict]) -> dict[str, stats.Summary]:
+    """Mean, std and 95% interval over seeds of every numeric metric present in all seeds (bounded ones on their
+    scale)."""
+    keys = [k for k in per_seed[0] if all(isinstance(m.get(k), (int, float)) for m in per_seed)]
+    summaries = {}
+    for k in keys:
+        values = [m[k] for m in per_seed]
+        resolution = 1 / per_seed[0]["code_size"] if k.endswith("fraction") and "code_size" in per_seed[0] else 1e-4
+        summaries[k] = stats.summarize(values, bounds=BOUNDED.get(k, "none"), resolution=resolution)
+    return summaries
+
+
+def load_variants(eval_dir: Path, frontier_dir: Path, log_dir: Path) -> dict[str, Variant]:
+    """Every variant with a frontier file, in ARCHITECTURES × PENALTIES order."""
+    import pandas as pd
+
+    variants = {}
+    for arch in ARCHITECTURES:
+        for penalty in PENALTIES:
+            name = f"{arch}-{penalty}"
+            if not (frontier_dir / f"{name}.json").is_file():
+                continue
+            seeds = sorted(eval_dir.joinpath(name).glob("seed-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+            per_seed = [json.loads(p.read_text()) for p in seeds]
+            variants[name] = Variant(
+                arch=arch, penalty=penalty, seeds=per_seed,
+                stats=seed_summaries([s["metrics"] for s in per_seed]),
+                arrays=dict(np.load(eval_dir / name / f"{seeds[0].stem}.npz")),
+                history={s["seed"]: pd.read_csv(log_dir / arch / f"seed-{s['seed']}" / f"{name}.csv")
+                         for s in per_seed},
+                frontier=read_json(frontier_dir / f"{name}.json"))
+    if not variants:
+        raise FileNotFoundError(f"no frontier files found in {frontier_dir}: run the evaluate stages first")
+    return variants
+
+
+def load_robustness(robustness_dir: Path) -> dict[str, dict[str, dict]]:
+    """The robustness stages' files: architecture -> study -> file."""
+    found: dict[str, dict[str, dict]] = {}
+    for path in sorted(Path(robustness_dir).glob("*.json")):
+        data = read_json(path)
+        found.setdefault(data["arch"], {})[data["study"]] = data
+    return found
+
+
+def load_inputs(paths: ReportPaths, params: Params) -> Inputs:
+    from ..data import read_manifest
+
+    return Inputs(
+        params=params, manifest=read_manifest(paths.data),
+        variants=load_variants(Path(paths.eval), Path(paths.frontier), Path(paths.logs)),
+        baselines=read_json(paths.baselines),
+        ablations={p.stem: read_json(p) for p in sorted(Path(paths.ablation).glob("*.json"))},
+        robustness=load_robustness(paths.robustness),
+        wide=[read_json(Path(paths.wide) / f"seed-{seed}.json") for seed in params.seeds],  # not stale seeds' files
+        reference=read_json(paths.reference))
