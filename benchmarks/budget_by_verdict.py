@@ -64,7 +64,8 @@ def main() -> None:
     from sae_mnist.data import load_split, read_manifest
     from sae_mnist.params import load_params
     from sae_mnist.provenance import cpu_name, git_commit
-    from sae_mnist.stages.robustness import compared_members, train_points
+    from sae_mnist.heldout import train_points
+    from sae_mnist.members import compared_members
     from sae_mnist.training import to_float_images
     from training_speed import matmul_gflops  # this directory's, as flop_bound.py does
 

@@ -26,7 +26,7 @@ from training_speed import flops_per_sample, matmul_gflops  # noqa: E402
 from sae_mnist.params import LinearParams, load_params  # noqa: E402
 from sae_mnist.provenance import cpu_name  # noqa: E402
 from sae_mnist.stages.ablation import ablation_members  # noqa: E402
-from sae_mnist.stages.train import frontier_members  # noqa: E402
+from sae_mnist.members import frontier_members  # noqa: E402
 
 TRAINING_IMAGES = 60_000
 TRAINING_STAGES = ("train@", "ablation@", "wide@")

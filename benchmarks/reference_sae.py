@@ -163,8 +163,8 @@ def main() -> None:
     from sae_mnist.data import load_split, read_manifest
     from sae_mnist.params import load_params
     from sae_mnist.provenance import cpu_name, git_commit
-    from sae_mnist.stages.evaluate import held_out_metrics
-    from sae_mnist.stages.train import frontier_members, initial_stack
+    from sae_mnist.heldout import held_out_metrics
+    from sae_mnist.members import frontier_members, initial_stack
     from sae_mnist.training import to_float_images, total_steps, train_stack
     from training_speed import matmul_gflops  # this directory's, as flop_bound.py does
 

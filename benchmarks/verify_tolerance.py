@@ -72,7 +72,7 @@ def worker(labels: list[str], threads: int, stack: str | None, out: Path) -> Non
     import torch
 
     from sae_mnist.params import load_params
-    from sae_mnist.stages.train import frontier_members
+    from sae_mnist.members import frontier_members
     from sae_mnist.verify.retrain import (committed_points, load_data, parse_points, prepare_data, retrain,
                                           train_in_memory)
 

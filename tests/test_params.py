@@ -101,24 +101,25 @@ def test_sweep_points_put_the_default_first_and_walk_each_kl_path():
 
 def test_recipe_schedules_by_hand():
     from sae_mnist.params import RecipeParams
+    from sae_mnist.training import lr_factor, penalty_factor
 
     r = RecipeParams(center_input=True, encoder_from_decoder=True, project_decoder_grad=True, lr_warmup=0.1,
                      lr_decay="cosine", lr_final=0.1, penalty_warmup=0.2)
     total = 100  # lr warm-up 10 steps, penalty warm-up 20
-    assert [r.lr_factor(s, total) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert [lr_factor(r, s, total) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
     # cosine over the 90 steps after the warm-up: at step 55, half-way: 0.1 + 0.9 * 0.5 * (1 + cos(pi / 2)) = 0.55
-    assert r.lr_factor(10, total) == pytest.approx(1.0) and r.lr_factor(55, total) == pytest.approx(0.55)
-    assert r.lr_factor(100, total) == pytest.approx(0.1)
-    assert [r.penalty_factor(s, total) for s in (0, 9, 19, 50)] == pytest.approx([0.05, 0.5, 1.0, 1.0])
+    assert lr_factor(r, 10, total) == pytest.approx(1.0) and lr_factor(r, 55, total) == pytest.approx(0.55)
+    assert lr_factor(r, 100, total) == pytest.approx(0.1)
+    assert [penalty_factor(r, s, total) for s in (0, 9, 19, 50)] == pytest.approx([0.05, 0.5, 1.0, 1.0])
     plain = r.without("lr_schedule").without("penalty_warmup")
-    assert {plain.lr_factor(s, total) for s in range(total)} == {1.0}
-    assert {plain.penalty_factor(s, total) for s in range(total)} == {1.0}
+    assert {lr_factor(plain, s, total) for s in range(total)} == {1.0}
+    assert {penalty_factor(plain, s, total) for s in range(total)} == {1.0}
     assert not r.without("center_input").center_input and not r.without("encoder_from_decoder").encoder_from_decoder
     assert not r.without("project_decoder_grad").project_decoder_grad
     # A hold: the decay ends early and the last part of training runs at lr_final (10 + 70 decay, 20 held).
     held = r.model_copy(update={"lr_hold": 0.2})
-    assert held.lr_factor(45, total) == pytest.approx(0.55)  # half-way through the 70 decay steps
-    assert all(held.lr_factor(s, total) == pytest.approx(0.1) for s in range(80, total))
+    assert lr_factor(held, 45, total) == pytest.approx(0.55)  # half-way through the 70 decay steps
+    assert all(lr_factor(held, s, total) == pytest.approx(0.1) for s in range(80, total))
 
 
 def test_each_architecture_trains_at_its_own_budget():

@@ -267,7 +267,7 @@ def test_a_logged_model_loads_back_and_reconstructs_like_its_weights(run):
     import numpy as np
     import torch
 
-    from sae_mnist.stages.evaluate import load_model
+    from sae_mnist.heldout import load_model
 
     repo, _ = run
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")

@@ -144,18 +144,18 @@ def test_kl_metrics_rho_hat_error_and_saturation_by_hand():
     from sae_mnist.models import build_model
     from sae_mnist.params import KLParams, ModelParams, Params
     from sae_mnist.penalties import make_penalty
-    from sae_mnist.stages.evaluate import held_out_metrics
+    from sae_mnist.heldout import held_out_metrics
 
     params = Params.model_validate(yaml.safe_load((REPO / "params.yaml").read_text()))
     penalty = make_penalty("kl", KLParams(beta=1.0, rho=0.1, scale=2.0))
-    model = build_model("linear", ModelParams(linear={"hidden": 2}, conv={"channels": 1}), penalty.activate)
-    with torch.no_grad():  # u = the bias on every image: unit 0 fires with probability 0.3, unit 1 with 0.995
+    model = build_model("linear", ModelParams(linear={"hidden": 3}, conv={"channels": 1}), penalty.activate)
+    with torch.no_grad():  # u = the bias on every image: the units fire with probability 0.3, 0.95 and 0.995
         model.encoder.weight.zero_()
-        model.encoder.bias.copy_(torch.logit(torch.tensor([0.3, 0.995])))
+        model.encoder.bias.copy_(torch.logit(torch.tensor([0.3, 0.95, 0.995])))
     metrics, _, _ = held_out_metrics(model, penalty, torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0)),
                                      params)
-    # |0.3 - 0.1| = 0.2 and |0.995 - 0.1| = 0.895: mean 0.5475, relative to rho 5.475; one of the two entries of
-    # each image is above 0.99 (the code is z = 2 sigmoid(u), judged on sigmoid(u) = z / 2)
-    assert metrics["rho_hat_abs_error"] == pytest.approx(0.5475, abs=1e-6)
-    assert metrics["rho_hat_relative_error"] == pytest.approx(5.475, abs=1e-5)
-    assert metrics["saturated_fraction"] == 0.5
+    # |ρ̂ − 0.1| = 0.2, 0.85 and 0.895: mean 1.945 / 3 = 0.648333, relative to rho 6.48333; one of the three entries of each image is
+    # above 0.99 (the code is z = 2 sigmoid(u), judged on sigmoid(u) = z / 2; 0.95 is close, but not saturated)
+    assert metrics["rho_hat_abs_error"] == pytest.approx(0.648333, abs=1e-6)
+    assert metrics["rho_hat_relative_error"] == pytest.approx(6.48333, abs=1e-5)
+    assert metrics["saturated_fraction"] == pytest.approx(1 / 3)

@@ -43,7 +43,8 @@ def test_a_variation_multiplies_the_budget_rounded_and_at_least_one_or_the_learn
 
 
 def test_train_points_are_frontier_points_trained_as_the_variation_says():
-    from sae_mnist.stages.robustness import compared_members, train_points
+    from sae_mnist.heldout import train_points
+    from sae_mnist.members import compared_members
     from sae_mnist.training import to_float_images
 
     torch.set_num_threads(1)

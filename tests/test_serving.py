@@ -16,7 +16,7 @@ import torch
 
 from sae_mnist import tracking
 from sae_mnist.params import load_params
-from sae_mnist.stages.train import frontier_members, initial_stack
+from sae_mnist.members import frontier_members, initial_stack
 from tests.conftest import REPO, subprocess_env
 
 NAME = "sae-mnist-test-conv-kl"

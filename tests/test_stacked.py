@@ -11,7 +11,8 @@ from sae_mnist.params import ConvParams, LinearParams, ModelParams
 from sae_mnist.params import RECIPE_PARTS, RecipeParams, StackTraining
 from sae_mnist.penalties import KLPenalty, L1Penalty, NoPenalty, TopKPenalty
 from sae_mnist.stacked import STACKS, _conv_weight_from_order, _conv_weight_order
-from sae_mnist.training import Checkpoint, TrainingDiverged, initial_model, train_model, train_stack
+from sae_mnist.checkpoint import Checkpoint
+from sae_mnist.training import TrainingDiverged, initial_model, train_model, train_stack
 
 CPU = torch.device("cpu")
 # Every penalty, and two settings of each other than none, as a frontier stack holds them.

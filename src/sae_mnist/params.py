@@ -209,7 +209,8 @@ class ProbeParams(_Strict):
 
 
 class RecipeParams(_Strict):
-    """The training recipe, identical for every model; the ablation stage turns each part off in turn."""
+    """The training recipe, identical for every model; the ablation stage turns each part off in turn. Its
+    schedules, step by step: training.lr_factor and training.penalty_factor."""
 
     center_input: bool  # encoder sees x - b_dec, b_dec starts at the training mean (Bricken et al. 2023)
     encoder_from_decoder: bool  # encoder starts as the transpose of the unit-norm decoder (Gao et al. 2024)
@@ -223,23 +224,6 @@ class RecipeParams(_Strict):
     lr_final: float = Field(ge=0, le=1, description="cosine decay ends at this fraction of train.lr")
     lr_hold: float = Field(0.0, ge=0, lt=1, description="fraction of steps at the end held at lr_final")
     penalty_warmup: float = Field(ge=0, lt=1, description="fraction of steps over which the penalty rises from 0")
-
-    def lr_factor(self, step: int, total: int) -> float:
-        """Multiplier of train.lr for optimiser step `step` (0-based) of `total`."""
-        import math
-
-        warmup, decay_end = round(self.lr_warmup * total), round((1 - self.lr_hold) * total)
-        if step < warmup:
-            return (step + 1) / warmup
-        if self.lr_decay == "constant":
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, decay_end - warmup))
-        return self.lr_final + (1 - self.lr_final) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    def penalty_factor(self, step: int, total: int) -> float:
-        """Multiplier of the penalty terms at optimiser step `step` (0-based) of `total`."""
-        warmup = round(self.penalty_warmup * total)
-        return min(1.0, (step + 1) / warmup) if warmup else 1.0
 
     def without(self, part: str) -> RecipeParams:
         """The recipe with one part turned off (the old behaviour): an ablation."""

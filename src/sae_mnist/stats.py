@@ -10,7 +10,7 @@ Every interval is two-sided at `confidence` (default 95%) and uses Student's t.
   holm         Holm's step-down adjustment of a family of p-values
 
 Pairing: every seed trains L1 and KL from the same initial weights on the same batches in the same
-order (stages/train.py), so their difference is taken per seed and the test is on those differences.
+order (members.train_members), so their difference is taken per seed and the test is on those differences.
 With 3 seeds a t interval has 2 degrees of freedom (t = 4.30 at 95%): wide, and the report says so.
 
 Frontier comparisons ("FVU at matched L0"): each seed's runs along a penalty's strengths give points

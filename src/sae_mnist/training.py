@@ -10,15 +10,15 @@ up to float rounding (a test checks this for every architecture and penalty).
 
 from __future__ import annotations
 
-import os
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from .checkpoint import Checkpoint
 from .errors import BenchmarkError
 from .models import SparseAutoencoder, build_model
 from .params import RecipeParams, StackTraining
@@ -107,6 +107,25 @@ def total_steps(n: int, params: StackTraining) -> int:
     return params.epochs * -(-n // params.batch_size)
 
 
+def lr_factor(recipe: RecipeParams, step: int, total: int) -> float:
+    """Multiplier of train.lr for optimiser step `step` (0-based) of `total`: a linear warm-up over the first
+    `lr_warmup` of steps, then constant or a cosine decay to `lr_final`, held there for the last `lr_hold`."""
+    warmup, decay_end = round(recipe.lr_warmup * total), round((1 - recipe.lr_hold) * total)
+    if step < warmup:
+        return (step + 1) / warmup
+    if recipe.lr_decay == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, decay_end - warmup))
+    return recipe.lr_final + (1 - recipe.lr_final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def penalty_factor(recipe: RecipeParams, step: int, total: int) -> float:
+    """Multiplier of the penalty terms at optimiser step `step` (0-based) of `total`: a linear warm-up over the
+    first `penalty_warmup` of steps."""
+    warmup = round(recipe.penalty_warmup * total)
+    return min(1.0, (step + 1) / warmup) if warmup else 1.0
+
+
 def train_model(
     model: SparseAutoencoder,
     penalty,
@@ -121,7 +140,7 @@ def train_model(
     """Train one model, the plain way: the reference that `train_stack` must agree with, and the benchmarks' baseline.
 
     `recipe` sets the learning-rate and penalty schedules (None: constant lr, full penalty from the start);
-    the model's own initialisation and centring are the caller's (see stages/train.py).
+    the model's own initialisation and centring are the caller's (see members.initial_stack).
     """
     x_all = to_float_images(images, device)
     n, steps = len(x_all), total_steps(len(x_all), params)
@@ -139,8 +158,8 @@ def train_model(
         for start in tqdm(batches, desc=f"{desc} epoch {epoch}/{params.epochs}", unit="batch", mininterval=2, leave=False):
             x = x_all[permutation[start : start + params.batch_size]]
             if recipe is not None:
-                optimizer.param_groups[0]["lr"] = params.lr * recipe.lr_factor(step, steps)
-            factor = recipe.penalty_factor(step, steps) if recipe is not None else 1.0
+                optimizer.param_groups[0]["lr"] = params.lr * lr_factor(recipe, step, steps)
+            factor = penalty_factor(recipe, step, steps) if recipe is not None else 1.0
             loss, terms = train_step(model, penalty, optimizer, x, factor,
                                      recipe is not None and recipe.project_decoder_grad)
             step += 1
@@ -254,6 +273,29 @@ def convergence(window_sums: list[float], window_steps: list[int], data_variance
             "tolerance": {"relative": RELATIVE_TOLERANCE, "fvu": FVU_TOLERANCE}}
 
 
+def _stack_optimizer(stack: StackedSAE, recipes: list[RecipeParams | None], lr: float, device: torch.device):
+    """(runs, Adam, the decoder-gradient projection mask or None) for a stack whose model k trains on recipes[k].
+
+    Adam is elementwise, so its state is per model whatever the grouping. A parameter group per run of models
+    with the same recipe gives each its own learning-rate schedule: one group for a frontier stack. (A group per
+    model would be thousands of tiny tensors: slow, and pathological when other processes share the CPUs.)
+    """
+    runs = _runs(recipes)
+    projected = [r is not None and r.project_decoder_grad for r in recipes]
+    project = torch.tensor(projected, dtype=torch.float32, device=device).view(-1, 1, 1) if any(projected) else None
+    optimizer = torch.optim.Adam([{"params": stack.views(a, b)} for a, b in runs], lr=lr,
+                                 fused=device.type in ("cpu", "cuda"))
+    return runs, optimizer, project
+
+
+def _resume(state: dict, stack: StackedSAE, optimizer, order: torch.Generator, device: torch.device):
+    """Restore a checkpoint's stack, optimiser and batch order; (window sums, histories, step, seconds) so far."""
+    stack.load_state(state["stack"])
+    optimizer.load_state_dict(state["optimizer"])
+    order.set_state(state["order"])
+    return state["window_sums"].to(device), state["histories"], state["step"], state["seconds"]
+
+
 def train_stack(
     stack: StackedSAE,
     penalties: list,
@@ -279,24 +321,13 @@ def train_stack(
     stack.to(device)
     groups = _penalty_groups(penalties)
     recipes = recipes or [None] * len(penalties)
-    # Adam is elementwise, so its state is per model whatever the grouping. A parameter group per run of models
-    # with the same recipe gives each its own learning-rate schedule: one group for a frontier stack. (A group per
-    # model would be thousands of tiny tensors: slow, and pathological when other processes share the CPUs.)
-    runs = _runs(recipes)
-    projected = [r is not None and r.project_decoder_grad for r in recipes]
-    project = torch.tensor(projected, dtype=torch.float32, device=device).view(-1, 1, 1) if any(projected) else None
-    optimizer = torch.optim.Adam([{"params": stack.views(a, b)} for a, b in runs], lr=params.lr,
-                                 fused=device.type in ("cpu", "cuda"))
+    runs, optimizer, project = _stack_optimizer(stack, recipes, params.lr, device)
     order = torch.Generator().manual_seed(seed)
     histories: list[list[dict]] = [[] for _ in names]
     window_sums = torch.zeros(stack.n_models, windows, dtype=torch.float64, device=device)
     step, done_seconds = 0, 0.0
     if checkpoint is not None and (state := checkpoint.load()) is not None:
-        stack.load_state(state["stack"])
-        optimizer.load_state_dict(state["optimizer"])
-        order.set_state(state["order"])
-        window_sums = state["window_sums"].to(device)
-        histories, step, done_seconds = state["histories"], state["step"], state["seconds"]
+        window_sums, histories, step, done_seconds = _resume(state, stack, optimizer, order, device)
         print(f"{desc}: resuming from the checkpoint after epoch {len(histories[0])}", flush=True)
         for epoch_rows in zip(*histories):
             if on_epoch is not None:
@@ -310,8 +341,8 @@ def train_stack(
         for start in range(0, n, params.batch_size):
             index = permutation[start : start + params.batch_size]
             for group, (a, _) in zip(optimizer.param_groups, runs):
-                group["lr"] = params.lr * (recipes[a].lr_factor(step, steps) if recipes[a] else 1.0)
-            factors = torch.tensor([r.penalty_factor(step, steps) if r else 1.0 for r in recipes], device=device)
+                group["lr"] = params.lr * (lr_factor(recipes[a], step, steps) if recipes[a] else 1.0)
+            factors = torch.tensor([penalty_factor(r, step, steps) if r else 1.0 for r in recipes], device=device)
             recon, terms = stacked_step(stack, groups, optimizer, stack.batch(data, index), len(index), factors, project)
             loss = recon + factors * sum(terms.values()) if terms else recon
             window_sums[:, step * windows // steps] += loss
@@ -344,34 +375,3 @@ def train_stack(
     return StackResult(histories=histories,
                        convergence=[convergence(row, window_steps, variance) for row in window_sums.tolist()],
                        wall_time_s=wall, samples_per_s=n * params.epochs / wall)
-
-
-class Checkpoint:
-    """The training state after the last finished epoch, so an interrupted run resumes where it stopped.
-
-    `key` names everything the run depends on (variant, seed, params, data digest); a checkpoint
-    written under another key is ignored, so a changed configuration never resumes a stale run.
-    Resuming on CPU gives the same final weights as an uninterrupted run.
-    """
-
-    def __init__(self, path: Path, key: str):
-        self.path, self.key = Path(path), key
-
-    def load(self) -> dict | None:
-        if not self.path.is_file():
-            return None
-        try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as e:  # a file cut short by a crash: start over
-            print(f"WARNING: ignoring unreadable checkpoint {self.path}: {e}", flush=True)
-            return None
-        return state if state.get("key") == self.key else None
-
-    def save(self, state: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        torch.save({**state, "key": self.key}, tmp)
-        os.replace(tmp, self.path)  # atomic: a kill mid-save leaves the previous checkpoint
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from ..params import PENALTIES, RECIPE_PARTS, Params, load_params
 
 def ablation_members(params: Params, arch: str) -> list:
     """Per variant (default setting): the recipe, without each part in turn, and without all of them."""
-    from .train import Member
+    from ..members import Member
 
     full = params.recipe
     bare = full
@@ -35,8 +35,8 @@ def run(arch: str, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Pat
     from ..data import load_split, read_manifest
     from ..io import read_json, write_json
     from ..training import to_float_images
-    from .evaluate import held_out_metrics, load_model, log_test_metrics
-    from .train import train_members
+    from ..heldout import held_out_metrics, load_model, log_test_metrics
+    from ..members import train_members
 
     seed = params.ablation.seed
     members = ablation_members(params, arch)

@@ -38,7 +38,7 @@ def random_encoder_codes(arch: str, params, seed: int, images) -> tuple:
 
     from ..penalties import NoPenalty
     from ..training import initial_model, to_float_images
-    from .evaluate import encode_all
+    from ..heldout import encode_all
 
     train, test = (to_float_images(torch.from_numpy(i.copy()), torch.device("cpu")) for i in images)
     model = initial_model(arch, params.model, NoPenalty(), params.recipe, seed, train.mean(0))

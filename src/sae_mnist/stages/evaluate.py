@@ -24,81 +24,6 @@ TRAINING_KEPT = ("mlflow_run_id", "stack", "epochs", "convergence", "train_wall_
 # setting on the first seed, and kept for every other point: one choice per variant, not one per model.
 
 
-def encode_all(model, x, batch_size: int):
-    """(x_hat, z) for every image, in batches, without gradients."""
-    import torch
-
-    model.eval()
-    with torch.no_grad():
-        outputs = [model(batch) for batch in x.split(batch_size)]
-    return torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
-
-
-def log_test_metrics(run_id: str, metrics: dict) -> bool:
-    """Log `metrics` as test_* to a model's MLflow run; False (with a warning) when the store does not have it."""
-    import mlflow
-
-    from .. import tracking
-
-    try:
-        mlflow.MlflowClient().get_run(run_id)
-    except mlflow.exceptions.MlflowException:
-        print(f"WARNING: MLflow run {run_id} is not in {tracking.tracking_uri()}; test metrics are written to files only",
-              flush=True)
-        return False
-    tracking.log_metrics(run_id, {f"test_{k}": v for k, v in metrics.items()})
-    return True
-
-
-def held_out_metrics(model, penalty, x, params) -> tuple[dict, object, object]:
-    """Reconstruction and sparsity metrics of `model` on images `x`; also returns x_hat (truncated code) and z.
-
-    fvu, mse and psnr_db are of the truncated code at evaluate.active_threshold, the code L0 counts;
-    fvu_at_<t> and l0_at_<t> for every threshold t in evaluate.thresholds; fvu_untruncated of the code
-    as the model computes it. KL models also get their firing probabilities' distance to rho
-    (rho_hat on sigmoid(u) = z / scale) and the fraction of entries with sigmoid(u) > 0.99 (saturated).
-    """
-    import torch
-
-    from ..metrics import l0, reconstruction_metrics, sparsity_metrics, truncate, unit_mean_activation
-
-    e = params.evaluate
-    x_full, z = encode_all(model, x, e.batch_size)
-    metrics = {}
-    with torch.no_grad():
-        for t in e.thresholds:
-            x_hat = torch.cat([model.decode(truncate(c, t)) for c in z.split(e.batch_size)])
-            metrics |= {f"fvu_at_{t:g}": reconstruction_metrics(x, x_hat)["fvu"], f"l0_at_{t:g}": l0(z, t)}
-            if t == e.active_threshold:
-                metrics |= reconstruction_metrics(x, x_hat)
-                kept = x_hat
-    metrics |= {"fvu_untruncated": reconstruction_metrics(x, x_full)["fvu"],
-                **sparsity_metrics(z, e.active_threshold, e.always_on_above)}
-    if penalty.name == "kl":
-        firing = penalty.firing_probability(z)
-        rho_hat = unit_mean_activation(firing)
-        metrics |= {"rho_target": penalty.rho, "rho_hat_abs_error": (rho_hat - penalty.rho).abs().mean().item(),
-                    "rho_hat_relative_error": (rho_hat - penalty.rho).abs().mean().item() / penalty.rho,
-                    "saturated_fraction": (firing > 0.99).double().mean().item()}
-    return metrics, kept, z
-
-
-def load_model(info: dict, weights: Path):
-    """A trained model, rebuilt from the description the train stage wrote beside its weights, and its penalty."""
-    import torch
-
-    from ..models import build_model
-    from ..params import KLParams, L1Params, ModelParams, NoPenaltyParams, TopKParams
-    from ..penalties import make_penalty
-
-    sections = {"none": NoPenaltyParams, "l1": L1Params, "kl": KLParams, "topk": TopKParams}
-    penalty = make_penalty(info["penalty"], sections[info["penalty"]](**info["penalty_params"]))
-    sizes = {"linear": {"hidden": 1}, "conv": {"channels": 1}} | {info["arch"]: info["model"]}
-    model = build_model(info["arch"], ModelParams(**sizes), penalty.activate, info["recipe"]["center_input"])
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return model, penalty
-
-
 def frontier_points(model_dir: Path, variant: str, seeds: list[int]) -> list[tuple[dict, Path]]:
     """Every trained point of `variant` (default first, then by name), per seed: (description, weights)."""
     from ..io import read_json
@@ -116,17 +41,16 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
         frontier_file: Path, plot_file: Path, params_file: Path) -> None:
     params = load_params(params_file)
     import numpy as np
-    import pandas as pd
     import torch
     from tqdm import tqdm
 
-    from .. import plots, tracking
+    from .. import tracking
     from ..data import load_split, read_manifest
+    from ..heldout import encode_all, held_out_metrics, load_model, log_test_metrics
     from ..io import staged_dir, write_json
-    from ..metrics import firing_frequency, unit_mean_activation
+    from ..members import variant_name
     from ..probes import choose_C, probe_accuracy
     from ..training import to_float_images
-    from .train import setting_label, variant_name
 
     variant = variant_name(arch, penalty_name)
     manifest = read_manifest(data_dir)
@@ -167,17 +91,7 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
             # on every run, and `dvc metrics diff` between two runs of the same code, params and data must be empty.
             metrics["n_params"] = info["n_params"]
             per_seed.append(metrics)
-            flat = z.flatten()
-            sample = flat[torch.randperm(len(flat), generator=torch.Generator().manual_seed(seed))[:ACTIVATION_SAMPLE]]
-            firing = penalty.firing_probability(z) if penalty_name == "kl" else z
-            arrays = {
-                "originals": x[:N_RECONSTRUCTIONS, 0].numpy(),
-                "reconstructions": x_hat[:N_RECONSTRUCTIONS, 0].numpy(),
-                "features": model.decoder_features().numpy(),
-                "firing_frequency": firing_frequency(z, threshold).numpy(),
-                "rho_hat": unit_mean_activation(firing).numpy(),
-                "activation_sample": sample.numpy(),
-            }
+            arrays = default_arrays(model, penalty, x, x_hat, z, threshold, seed)
             np.savez_compressed(out / f"seed-{seed}.npz", **arrays)
             write_json(out / f"seed-{seed}.json", {
                 "variant": variant, "seed": seed, "activation": penalty.activation, "dataset": manifest["dataset"],
@@ -185,22 +99,60 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
                 "metrics": metrics, "training": info,
             })
             if seed == params.seeds[0]:  # figures for the first seed only: each costs seconds to draw
-                run_id = info["mlflow_run_id"]
-                plots.log_figure(run_id, plots.reconstruction_grid({variant: arrays}), "reconstructions.png")
-                plots.log_figure(run_id, plots.feature_grid(arrays["features"], arrays["firing_frequency"], variant),
-                                 "features.png")
-                plots.log_figure(run_id, plots.activation_histograms({variant: arrays["activation_sample"]}, threshold),
-                                 "activations.png")
+                log_figures(info["mlflow_run_id"], variant, arrays, threshold)
 
     write_json(frontier_file, {"variant": variant, "seeds": params.seeds, "dataset": manifest["dataset"],
                                "data_digest": manifest["digest"], "probe_C": C, "probe_C_validation": C_scores,
                                "points": results})
+    write_plot_and_metrics(variant, results, per_seed, manifest["dataset"], plot_file, metrics_file)
+
+
+def default_arrays(model, penalty, x, x_hat, z, threshold: float, seed: int) -> dict:
+    """What the report draws of a default setting on one seed: reconstructions, decoder features, firing
+    frequencies, ρ̂ (KL: of sigmoid(u), else of the code) and a seeded sample of code activations."""
+    import torch
+
+    from ..metrics import firing_frequency, unit_mean_activation
+
+    flat = z.flatten()
+    sample = flat[torch.randperm(len(flat), generator=torch.Generator().manual_seed(seed))[:ACTIVATION_SAMPLE]]
+    firing = penalty.firing_probability(z) if penalty.name == "kl" else z
+    return {
+        "originals": x[:N_RECONSTRUCTIONS, 0].numpy(),
+        "reconstructions": x_hat[:N_RECONSTRUCTIONS, 0].numpy(),
+        "features": model.decoder_features().numpy(),
+        "firing_frequency": firing_frequency(z, threshold).numpy(),
+        "rho_hat": unit_mean_activation(firing).numpy(),
+        "activation_sample": sample.numpy(),
+    }
+
+
+def log_figures(run_id: str, variant: str, arrays: dict, threshold: float) -> None:
+    """The default's reconstructions, features and activations as figures of its MLflow run."""
+    from .. import plots
+
+    plots.log_figure(run_id, plots.reconstruction_grid({variant: arrays}), "reconstructions.png")
+    plots.log_figure(run_id, plots.feature_grid(arrays["features"], arrays["firing_frequency"], variant),
+                     "features.png")
+    plots.log_figure(run_id, plots.activation_histograms({variant: arrays["activation_sample"]}, threshold),
+                     "activations.png")
+
+
+def write_plot_and_metrics(variant: str, results: list[dict], per_seed: list[dict], dataset: str, plot_file: Path,
+                           metrics_file: Path) -> None:
+    """The DVC frontier plot's data (every point's L0 and FVU) and the default setting's metrics, mean over seeds."""
+    import numpy as np
+    import pandas as pd
+
+    from ..io import write_json
+    from ..members import setting_label
+
     plot_file.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([{"variant": variant, "seed": r["seed"], "setting": setting_label(r["setting"]) or "none",
                    "default": r["default"], "l0": r["metrics"]["l0"], "fvu": r["metrics"]["fvu"]}
                   for r in results]).to_csv(plot_file, index=False)
     summary = {
-        "dataset": manifest["dataset"],
+        "dataset": dataset,
         "n_seeds": len(per_seed),
         **{k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]},
     }

@@ -16,50 +16,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ..params import COMPARED, Params, StackTraining, load_params
-
-
-def compared_members(params: Params, arch: str) -> list:
-    """Every L1 and KL frontier setting of `arch`, defaults included: the two frontiers the verdict compares."""
-    from .train import frontier_members
-
-    return [m for m in frontier_members(params, arch) if m.penalty in COMPARED]
+from ..params import load_params
 
 
 def variation_name(study: str, factor: float) -> str:
     """'budget-x0.5', 'lr-x3': names a variation's stack, directories and models."""
     return f"{study}-x{factor:g}"
-
-
-def evaluated_points(members: list, penalties: list, models: list, stack, convergence: list[dict], seed: int,
-                     training: StackTraining, x_test, params: Params) -> list[dict]:
-    """Each trained member of `stack` (model k: stack.export(k), loaded into models[k]) evaluated on `x_test` as
-    the evaluate stage does: a frontier file's point (name, penalty, setting, seed, default, metrics) with the
-    epochs, learning rate and convergence it trained with under `training`."""
-    from .evaluate import held_out_metrics
-
-    points = []
-    for k, (member, model, penalty) in enumerate(zip(members, models, penalties)):
-        model.load_state_dict(stack.export(k))
-        metrics, _, _ = held_out_metrics(model, penalty, x_test, params)
-        points.append({"name": member.name, "penalty": member.penalty, "setting": member.settings.model_dump(),
-                       "seed": seed, "default": member.default, "metrics": metrics,
-                       "training": {"epochs": training.epochs, "lr": training.lr, "convergence": convergence[k]}})
-    return points
-
-
-def train_points(params: Params, arch: str, seed: int, members: list, training: StackTraining, images, x_test,
-                 device, desc: str = "stack") -> tuple[list[dict], object]:
-    """Train `members` as one stack on `seed` under `training`, in memory (no files, no MLflow), and evaluate each:
-    (evaluated_points, the training.StackResult). What benchmarks/budget_by_verdict.py measures with."""
-    from ..training import train_stack
-    from .train import initial_stack
-
-    penalties, models, stack = initial_stack(arch, params.model, members, seed, images)
-    result = train_stack(stack, penalties, [m.name for m in members], images, training, seed, device,
-                         recipes=[m.recipe for m in members], desc=desc)
-    return evaluated_points(members, penalties, models, stack, result.convergence, seed, training, x_test,
-                            params), result
 
 
 def run(arch: str, study: str, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Path,
@@ -71,8 +33,8 @@ def run(arch: str, study: str, data_dir: Path, model_dir: Path, log_dir: Path, o
     from ..io import write_json
     from ..provenance import git_commit
     from ..training import to_float_images
-    from .evaluate import log_test_metrics
-    from .train import train_members
+    from ..heldout import evaluated_points, log_test_metrics
+    from ..members import compared_members, train_members
 
     r, base = params.robustness, params.train.of(arch)
     x = to_float_images(torch.from_numpy(load_split(data_dir, "test").images.copy()), torch.device("cpu"))

@@ -16,7 +16,7 @@ from ..params import LinearParams, load_params
 
 def run(seed: int, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Path, params_file: Path) -> None:
     params = load_params(params_file)
-    from .train import check_seed
+    from ..members import check_seed
 
     check_seed(params, seed, params_file)
     import torch
@@ -25,8 +25,8 @@ def run(seed: int, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Pat
     from ..io import read_json, write_json
     from ..probes import probe
     from ..training import to_float_images
-    from .evaluate import encode_all, held_out_metrics, load_model, log_test_metrics
-    from .train import Member, train_members
+    from ..heldout import encode_all, held_out_metrics, load_model, log_test_metrics
+    from ..members import Member, train_members
 
     w = params.wide
     members = [Member("linear", name, getattr(w, name), True, params.recipe, suffix=f"wide{w.hidden}")

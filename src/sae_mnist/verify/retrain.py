@@ -137,7 +137,7 @@ def train_in_memory(params, arch: str, seed: int, members: list, data: Data, thr
     train.threads, the count the results were made with)."""
     import torch
 
-    from ..stages.robustness import train_points
+    from ..heldout import train_points
     from ..training import select_device
 
     # On the CPU, where the committed results were trained and the tolerance was measured, even where a GPU is here.
@@ -152,7 +152,7 @@ def train_in_memory(params, arch: str, seed: int, members: list, data: Data, thr
 
 def retrain(params, point: Point, data: Data, threads: int | None = None) -> tuple[dict, float]:
     """`point` trained alone from scratch (train_in_memory, a stack of one): (its test metrics, seconds)."""
-    from ..stages.train import frontier_members
+    from ..members import frontier_members
 
     members = [m for m in frontier_members(params, point.arch) if m.name == point.name]
     if not members or members[0].settings.model_dump() != point.setting \
