@@ -158,3 +158,24 @@ def edit_params(repo: Path, edit: Callable[[dict], None]) -> None:
     params = yaml.safe_load(path.read_text())
     edit(params)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One `dvc repro` of the tiny profile (tests/test_pipeline_e2e.py: every stage, offline, in minutes) in a
+    committed copy of this checkout, with its local MLflow store: the run the end-to-end tests inspect and the
+    Slurm test compares its cluster run with. Shared by the whole session, so each pipeline runs once."""
+    from tests.test_pipeline_e2e import tiny
+
+    repo = copy_repo(tmp_path_factory.mktemp("tiny"))
+    edit_params(repo, tiny)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "tiny profile"],
+                   cwd=repo, check=True)
+    # The tiny stacks train in seconds: sample system metrics often enough to see some.
+    result = subprocess.run(["dvc", "repro"], cwd=repo, capture_output=True, text=True, timeout=1800,
+                            env=subprocess_env(MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL="0.5"))
+    if result.returncode != 0:
+        pytest.fail(f"dvc repro of the tiny profile failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                    f"{result.stderr[-3000:]}")
+    return repo, result

@@ -1,7 +1,8 @@
 """The pipeline on a real Slurm cluster: every stage a job, a PostgreSQL-backed tracking server, a failure and a resume.
 
-A throwaway single-node cluster (tests/slurm_cluster.py) runs the quick profile at one thread per job, so the
-2-CPU node runs two jobs at once. The run is compared with a sequential `dvc repro` of the same profile.
+A throwaway single-node cluster (tests/slurm_cluster.py) runs the end-to-end test's tiny profile (every stage, on
+the offline fallback data) at one thread per job, so the 2-CPU node runs two jobs at once. What is under test is
+the orchestration, not the numbers: the run is compared with a sequential `dvc repro` of the same profile.
 Skipped, with the reason, where Slurm or PostgreSQL is missing; `--require-slurm` or SAE_MNIST_REQUIRE_SLURM=1
 (as CI runs) makes that a failure.
 """
@@ -21,9 +22,9 @@ import mlflow
 import pytest
 
 from sae_mnist.cluster.slurm import job_fields
-from sae_mnist.quick import quick
 from tests.conftest import copy_repo, edit_params, subprocess_env
 from tests.slurm_cluster import slurm_cluster, unavailable_reason
+from tests.test_pipeline_e2e import tiny
 from tests.test_tracking_server import server  # noqa: F401  (the PostgreSQL-backed tracking server fixture)
 
 pytestmark = pytest.mark.e2e
@@ -31,9 +32,8 @@ BROKEN = "raise SystemExit(3)  # a fault injected by test_cluster_slurm\n"
 
 
 def profile(params: dict) -> None:
-    """The quick profile, one thread per job, each job asking for one CPU."""
-    quick(params)
-    params["train"]["threads"] = 1
+    """The tiny profile (one thread per stage), each job asking for one CPU."""
+    tiny(params)
     params["cluster"] = {"default": {"cpus": 1, "time": "01:00:00"}}
 
 
@@ -70,22 +70,15 @@ def slurm(request):
 
 
 @pytest.fixture(scope="module")
-def runs(slurm, server, mnist_mirror, tmp_path_factory):  # noqa: F811
-    """A sequential `dvc repro`, then on the cluster: a SQLite store refused, a run with one stage broken, and the
-    resubmission after its fix."""
+def runs(slurm, server, tiny_pipeline, tmp_path_factory):  # noqa: F811
+    """The session's sequential `dvc repro` of the tiny profile (conftest.tiny_pipeline), then on the cluster: a
+    SQLite store refused, a run with one stage broken, and the resubmission after its fix."""
     uri, _ = server
-    sequential = copy_repo(tmp_path_factory.mktemp("sequential"))
-    edit_params(sequential, profile)
-    commit(sequential, "quick profile")
-    result = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=sequential,
-                            env=subprocess_env(MNIST_MIRROR=str(mnist_mirror)), capture_output=True, text=True,
-                            timeout=3600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
+    sequential, _ = tiny_pipeline
     repo = copy_repo(tmp_path_factory.mktemp("cluster"))
     edit_params(repo, profile)
-    commit(repo, "quick profile")
-    env = subprocess_env(MNIST_MIRROR=str(mnist_mirror), **slurm)
+    commit(repo, "tiny profile")
+    env = subprocess_env(**slurm)
     before = all_jobs(env)
     refused = cluster(repo, env, "submit")  # MLFLOW_TRACKING_URI unset: each job would write its own SQLite file
     refused_after = all_jobs(env)
