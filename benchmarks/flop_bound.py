@@ -1,6 +1,6 @@
 """The default pipeline's training FLOPs, the time they need at the measured sgemm rate, and the measured time.
 
-    python benchmarks/flop_bound.py [--times benchmarks/stage_times.json] [--out benchmarks/flop_bound.json]
+    python benchmarks/flop_bound.py [--times benchmarks/stage_times_reference.json] [--out benchmarks/flop_bound.json]
 
 Counts every model the training stages train (frontier stacks per arch and seed, the recipe ablation, the
 wide models) with `flops_per_sample` of benchmarks/training_speed.py (the five matmul passes of a step),
@@ -33,7 +33,7 @@ TRAINING_STAGES = ("train@", "ablation@", "wide@")
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
-parser.add_argument("--times", type=Path, default=ROOT / "benchmarks/stage_times.json")
+parser.add_argument("--times", type=Path, default=ROOT / "benchmarks/stage_times_reference.json")
 parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/flop_bound.json")
 args = parser.parse_args()
 

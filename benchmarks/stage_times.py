@@ -1,7 +1,7 @@
 """Run pipeline stages one at a time and time each, process start-up included; sum them per group.
 
     python benchmarks/stage_times.py [--stages PATTERN ...] [--force] [--skip STAGE ...]
-        [--out benchmarks/stage_times.json] [--merge]
+        [--out benchmarks/stage_times_reference.json] [--merge]
 
 Stages run in `dvc stage list` order (a valid order: download, train@*, evaluate@*, ..., report) with
 `dvc repro --single-item`, so the times are what `dvc repro` spends on each. --stages keeps the stages
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--stages", nargs="*", default=["*"], help="glob patterns of the stages to run (default: all)")
     parser.add_argument("--force", action="store_true", help="re-run stages even when DVC finds them up to date")
     parser.add_argument("--skip", nargs="*", default=[], help="stages not to run (e.g. download when data are present)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/stage_times.json"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/stage_times_reference.json"))
     parser.add_argument("--merge", action="store_true", help="add to the stages already in --out")
     args = parser.parse_args()
 
