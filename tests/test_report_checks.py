@@ -18,6 +18,7 @@ from sae_mnist.report.html import markdown_to_html
 from sae_mnist.report.sections.reference import reference_comparison
 from sae_mnist.stats import Difference
 from tests.conftest import REPO
+from tests.test_reporting import _curve
 
 NAN = math.nan
 
@@ -92,15 +93,9 @@ def test_reference_comparison_passes_at_exactly_the_tolerance_and_fails_above_it
     assert not reference_comparison([(1000.0, 0.01)], [(10.0, 0.2), (100.0, 0.1)])["passed"]  # nothing matched
 
 
-def point(diff: float, p: float) -> Difference:
-    return Difference(diff, diff - 0.01, diff + 0.01, 5.0, 2, p)
-
-
 def curve(diffs, ps, average=0.0, average_p=0.5, seeds=3, grid=(10.0, 100.0)) -> Estimand:
-    n = len(grid)
-    return Estimand(seeds=list(range(seeds)), covered=(5.0, 200.0), grid=np.array(grid, float), log_fvu=True,
-                    fvu_l1=np.zeros((seeds, n)), fvu_kl=np.zeros((seeds, n)), per_seed=np.zeros(seeds),
-                    difference=point(average, average_p), at_grid=[point(d, p) for d, p in zip(diffs, ps)])
+    """tests.test_reporting's hand-made estimand, over the covered range L0 5–200."""
+    return _curve(list(grid), diffs, ps, average, average_p, (5.0, 200.0), seeds=seeds)
 
 
 def test_curve_sentence_when_both_penalties_reconstruct_equally_well():

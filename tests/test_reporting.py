@@ -120,12 +120,14 @@ def _point(diff, p):
     return Difference(diff, diff - 0.01, diff + 0.01, 5.0, 2, p)
 
 
-def _curve(grid, diffs, ps, average, average_p, covered):
-    """A hand-made estimand: KL − L1 at each grid point (interval ±0.01) and its average over the grid."""
+def _curve(grid, diffs, ps, average, average_p, covered, seeds=3):
+    """A hand-made estimand: KL − L1 at each grid point (interval ±0.01) and its average over the grid, on
+    `seeds` seeds (the sentences read only their number)."""
     n = len(grid)
-    return estimand.Estimand(seeds=[0, 1, 2], covered=covered, grid=np.array(grid, float), log_fvu=True,
-                             fvu_l1=np.full((3, n), np.nan), fvu_kl=np.full((3, n), np.nan), per_seed=np.full(3, np.nan),
-                             difference=_point(average, average_p), at_grid=[_point(d, p) for d, p in zip(diffs, ps)])
+    return estimand.Estimand(seeds=list(range(seeds)), covered=covered, grid=np.array(grid, float), log_fvu=True,
+                             fvu_l1=np.full((seeds, n), np.nan), fvu_kl=np.full((seeds, n), np.nan),
+                             per_seed=np.full(seeds, np.nan), difference=_point(average, average_p),
+                             at_grid=[_point(d, p) for d, p in zip(diffs, ps)])
 
 
 def _estimate(diff, p, lo=10.0, hi=100.0):
