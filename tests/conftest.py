@@ -23,6 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# The tracking server, the Slurm cluster and the runs on them: session fixtures too.
+pytest_plugins = ["tests.team"]
+
 REPO = Path(__file__).resolve().parents[1]
 MNIST_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sae-mnist" / "mnist"
 HOW_TO_ENABLE = (

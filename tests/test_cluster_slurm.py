@@ -10,7 +10,6 @@ Skipped, with the reason, where Slurm or PostgreSQL is missing; `--require-slurm
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import subprocess
@@ -22,35 +21,9 @@ import mlflow
 import pytest
 
 from sae_mnist.cluster.slurm import job_fields
-from tests.conftest import copy_repo, edit_params, subprocess_env
-from tests.slurm_cluster import slurm_cluster, unavailable_reason
-from tests.test_pipeline_e2e import tiny
-from tests.test_tracking_server import server  # noqa: F401  (the PostgreSQL-backed tracking server fixture)
+from tests.team import commit
 
 pytestmark = pytest.mark.e2e
-BROKEN = "raise SystemExit(3)  # a fault injected by test_cluster_slurm\n"
-
-
-def profile(params: dict) -> None:
-    """The tiny profile (one thread per stage), each job asking for one CPU."""
-    tiny(params)
-    params["cluster"] = {"default": {"cpus": 1, "time": "01:00:00"}}
-
-
-def commit(repo: Path, message: str) -> None:
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", message],
-                   cwd=repo, check=True)
-
-
-def cluster(repo: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sae_mnist.cluster", *args], cwd=repo, env=env, capture_output=True,
-                          text=True, timeout=3600)
-
-
-def all_jobs(env: dict) -> list[str]:
-    return subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], env=env, capture_output=True, text=True,
-                          check=True).stdout.split()
 
 
 def job_times(job_id: str, env: dict) -> tuple[datetime, datetime]:
@@ -59,48 +32,9 @@ def job_times(job_id: str, env: dict) -> tuple[datetime, datetime]:
 
 
 @pytest.fixture(scope="module")
-def slurm(request):
-    reason = unavailable_reason()
-    if reason:
-        if request.config.getoption("--require-slurm") or os.environ.get("SAE_MNIST_REQUIRE_SLURM") == "1":
-            pytest.fail(f"required, but {reason}")
-        pytest.skip(reason)
-    with slurm_cluster() as env:
-        yield env
-
-
-@pytest.fixture(scope="module")
-def runs(slurm, server, tiny_pipeline, tmp_path_factory):  # noqa: F811
-    """The session's sequential `dvc repro` of the tiny profile (conftest.tiny_pipeline), then on the cluster: a
-    SQLite store refused, a run with one stage broken, and the resubmission after its fix."""
-    uri, _ = server
-    sequential, _ = tiny_pipeline
-    repo = copy_repo(tmp_path_factory.mktemp("cluster"))
-    edit_params(repo, profile)
-    commit(repo, "tiny profile")
-    env = subprocess_env(**slurm)
-    before = all_jobs(env)
-    refused = cluster(repo, env, "submit")  # MLFLOW_TRACKING_URI unset: each job would write its own SQLite file
-    refused_after = all_jobs(env)
-
-    env["MLFLOW_TRACKING_URI"] = uri
-    baselines = repo / "pipeline" / "baselines.py"
-    original = baselines.read_text()
-    baselines.write_text(original.replace("import argparse\n", "import argparse\n" + BROKEN, 1))
-    commit(repo, "a broken stage")
-    broken = cluster(repo, env, "submit")
-    assert broken.returncode == 0, broken.stdout + broken.stderr
-    broken_status = cluster(repo, env, "status", "--wait", "--poll", "2")
-
-    baselines.write_text(original)
-    commit(repo, "the stage fixed")
-    fixed = cluster(repo, env, "submit")
-    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    fixed_status = cluster(repo, env, "status", "--wait", "--poll", "2")
-    run_dirs = sorted((repo / ".cluster" / "runs").iterdir())
-    return {"sequential": sequential, "repo": repo, "env": env, "uri": uri, "refused": refused,
-            "jobs_before": before, "jobs_after_refusal": refused_after, "broken": broken_status,
-            "fixed_submit": fixed, "fixed": fixed_status, "run_dirs": run_dirs}
+def runs(cluster_runs):
+    """The session's cluster run (tests/team.py): a SQLite store refused, one stage broken, then fixed."""
+    return cluster_runs
 
 
 def manifest(run_dir: Path) -> dict[str, dict]:

@@ -1,60 +1,27 @@
 """A team's tracking server, for real: `mlflow server` on a throwaway PostgreSQL cluster, a small pipeline logging to it.
 
-Skipped, with the reason, where PostgreSQL (initdb, pg_ctl) or psycopg2 is missing; `--require-postgres` or
-SAE_MNIST_REQUIRE_POSTGRES=1 (as CI runs) makes that a failure.
+The pipeline is tests/team.py's `team_pipeline`: the Slurm test's cluster run where Slurm runs here (as in CI),
+else a run of its own with two train stages writing at once. Skipped, with the reason, where PostgreSQL (initdb,
+pg_ctl) or psycopg2 is missing; `--require-postgres` or SAE_MNIST_REQUIRE_POSTGRES=1 (as CI runs) makes that a
+failure.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import mlflow
 import mlflow.pyfunc
 import pytest
 import torch
 
-from tests.conftest import copy_repo, edit_params, subprocess_env
-from tests.test_pipeline_e2e import BUDGET_FACTORS, EPOCHS, LR_FACTORS, SEEDS, VARIANTS, tiny
-from tests.tracking_server import HOW_TO_ENABLE, postgres_bin, postgres_tracking_server
+from tests.test_pipeline_e2e import BUDGET_FACTORS, EPOCHS, LR_FACTORS, SEEDS, VARIANTS
 
 pytestmark = pytest.mark.e2e
 
-@pytest.fixture(scope="module")
-def server(request):
-    """A PostgreSQL cluster and `mlflow server` (backend store on it, artifacts in a directory) on 127.0.0.1."""
-    binaries = postgres_bin()
-    if binaries is None:
-        if request.config.getoption("--require-postgres") or os.environ.get("SAE_MNIST_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"required, but {HOW_TO_ENABLE}")
-        pytest.skip(HOW_TO_ENABLE)
-    try:
-        with postgres_tracking_server(binaries, subprocess_env()) as (uri, artifacts):
-            yield uri, artifacts
-    except RuntimeError as e:  # the server did not start: its log says why
-        pytest.fail(str(e))
 
-
-def test_a_pipeline_logs_everything_to_a_postgres_backed_server(server, tmp_path_factory):
-    uri, artifacts = server
-    repo = copy_repo(tmp_path_factory.mktemp("team"))
-    edit_params(repo, tiny)
-    env = subprocess_env(MLFLOW_TRACKING_URI=uri)
-    subprocess.run(["dvc", "repro", "download"], cwd=repo, env=env, check=True, capture_output=True)
-    # Two stages writing to the server at once: the two architectures' first-seed stacks.
-    stacks = [subprocess.Popen([sys.executable, "pipeline/train.py", "--arch", arch, "--seed", "0", "--data", "data/mnist",
-                                "--models", f"models/{arch}/seed-0", "--logs", f"logs/train/{arch}/seed-0"],
-                               cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-              for arch in ("linear", "conv")]
-    for process in stacks:
-        assert process.wait(timeout=900) == 0, process.stderr.read()
-    # Trained outside `dvc repro`: recorded in dvc.lock, so the repro below does not train them again.
-    subprocess.run(["dvc", "commit", "--force", "train@linear-0", "train@conv-0"], cwd=repo, env=env, check=True,
-                   capture_output=True)
-    result = subprocess.run(["dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def test_a_pipeline_logs_everything_to_a_postgres_backed_server(team_pipeline):
+    repo, uri, artifacts = team_pipeline
     assert "sqlite" not in (repo / "models/linear/seed-0/linear-l1.json").read_text()  # the store by kind, no path
     assert json.loads((repo / "models/linear/seed-0/linear-l1.json").read_text())["tracking_store"] == "MLflow tracking server"
     assert not (repo / "mlflow.db").exists() and not (repo / "mlruns").exists()  # nothing went to local stores
