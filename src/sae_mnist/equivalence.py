@@ -1,0 +1,120 @@
+"""Resolving a paired KL − L1 difference: which penalty is better, or equivalent within a declared margin.
+
+Each grid point of a threshold's KL − L1 curve ends in one of three resolved labels, from the per-seed paired
+differences d_i = FVU_KL,i − FVU_L1,i (n seeds, mean d̄, sample sd s, standard error s/√n):
+
+  KL better      the 95% paired t interval of d̄ lies below 0  (d̄ + t_{.975,n−1}·s/√n < 0)
+  L1 better      the 95% paired t interval of d̄ lies above 0  (d̄ − t_{.975,n−1}·s/√n > 0)
+  equivalent     the 90% paired t interval lies inside (−margin, +margin): the two one-sided tests (TOST) of
+                 "d ≤ −margin" and "d ≥ +margin" each reject at 5%
+  unresolved     none of these: more seeds are needed (seeds_to_resolve says how many)
+
+A direction wins over equivalence: a difference whose 95% interval excludes 0 is named by its sign, and
+`within_margin` says when it is also smaller than the margin (significant, but smaller than what the margin
+declares to matter). With identical differences on every seed (bitwise training can give them) the interval is
+the point itself, as in stats.paired.
+
+seeds_to_resolve: the fewest seeds with which a difference of a given true size and seed-to-seed sd would be
+resolved (any of the three labels) with the wanted probability: the exact probability for normal differences,
+integrated over the distribution of the sample sd (no simulation, no normal approximation of t).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import integrate
+from scipy import stats as sps
+
+from .stats import paired
+
+LABELS = ("KL better", "L1 better", "equivalent", "unresolved")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """One grid point's paired KL − L1 difference, resolved against the margin."""
+
+    label: str  # one of LABELS
+    diff: float  # mean paired difference KL − L1
+    ci_low: float  # its 95% t interval
+    ci_high: float
+    tost_low: float  # its 90% t interval (the two one-sided tests at 5% each)
+    tost_high: float
+    margin: float
+    within_margin: bool  # the 90% interval lies inside (−margin, +margin)
+    n: int
+
+
+def resolve(kl: np.ndarray, l1: np.ndarray, margin: float) -> Resolution:
+    """The label of KL − L1 from per-seed values paired by position (module docstring). Needs 2 seeds or more."""
+    if not margin > 0:
+        raise ValueError(f"the equivalence margin must be positive, got {margin}")
+    n = len(np.asarray(kl))
+    if n < 2:
+        raise ValueError(f"resolving a paired difference needs at least 2 seeds, got {n}")
+    two_sided = paired(kl, l1, confidence=0.95)
+    one_sided = paired(kl, l1, confidence=0.90)
+    within = -margin < one_sided.ci_low and one_sided.ci_high < margin
+    if two_sided.ci_high < 0:
+        label = "KL better"
+    elif two_sided.ci_low > 0:
+        label = "L1 better"
+    elif within:
+        label = "equivalent"
+    else:
+        label = "unresolved"
+    return Resolution(label, two_sided.diff, two_sided.ci_low, two_sided.ci_high, one_sided.ci_low,
+                      one_sided.ci_high, margin, within, n)
+
+
+def probability_resolved(n: int, diff: float, sd: float, margin: float) -> float:
+    """The probability that n seeds resolve a paired difference whose per-seed values are Normal(diff, sd²).
+
+    Given the sample sd s, the mean d̄ ~ Normal(diff, sd²/n) is resolved when it lies outside (−a, a) with
+    a = t_{.975,n−1}·s/√n (a direction), or inside (−margin + b, margin − b) with b = t_{.95,n−1}·s/√n
+    (equivalence; empty when b ≥ margin). a ≥ b, so the union is the outside of (−a, a) plus the part of the
+    equivalence interval inside it. s²(n−1)/sd² is chi-square with n−1 degrees of freedom: integrated over.
+    """
+    if n < 2:
+        return 0.0
+    if sd == 0:
+        return 1.0
+    df = n - 1
+    t_two, t_one = sps.t.ppf(0.975, df), sps.t.ppf(0.95, df)
+    se = sd / math.sqrt(n)
+
+    def mean_in(low: float, high: float) -> float:
+        return max(0.0, sps.norm.cdf((high - diff) / se) - sps.norm.cdf((low - diff) / se))
+
+    def given_chi2(q: float) -> float:
+        s = sd * math.sqrt(q / df)
+        a, b = t_two * s / math.sqrt(n), t_one * s / math.sqrt(n)
+        direction = 1.0 - mean_in(-a, a)
+        inner = min(a, margin - b)
+        equivalent = mean_in(-inner, inner) if inner > 0 else 0.0
+        return (direction + equivalent) * sps.chi2.pdf(q, df)
+
+    # The chi-square density's bulk: quad over [0, ∞) can miss a narrow peak; split at its mean and far tail.
+    upper = sps.chi2.ppf(1 - 1e-12, df)
+    total = sum(integrate.quad(given_chi2, lo, hi, limit=200)[0]
+                for lo, hi in ((0.0, df), (df, upper)))
+    return min(1.0, total)
+
+
+def seeds_to_resolve(diff: float, sd: float, margin: float, power: float = 0.8, at_most: int = 200) -> int:
+    """The fewest seeds (≥ 2) with which probability_resolved reaches `power`; ValueError past `at_most`.
+
+    diff and sd are the observed mean paired difference and the sample sd of the per-seed differences: the
+    planning values. A difference near ±margin is the hardest to resolve (neither clearly nonzero nor clearly
+    inside), so the count grows without bound there; `at_most` says when to stop.
+    """
+    if not 0 < power < 1:
+        raise ValueError(f"power must be strictly between 0 and 1, got {power}")
+    for n in range(2, at_most + 1):
+        if probability_resolved(n, diff, sd, margin) >= power:
+            return n
+    raise ValueError(f"a difference of {diff:.4g} with sd {sd:.4g} is not resolved against the margin {margin:g} "
+                     f"with probability {power:g} by {at_most} seeds")
