@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from sae_mnist.equivalence import probability_resolved, resolve, seeds_to_resolve
+from sae_mnist.equivalence import Resolution, crossings, probability_resolved, resolve, seeds_to_resolve
 
 MARGIN = 0.005
 # t quantiles with 2 degrees of freedom (3 seeds), from tables: t_.975 = 4.302653, t_.95 = 2.919986.
@@ -95,3 +95,25 @@ def test_no_spread_resolves_with_two_seeds_and_more_spread_needs_more_seeds():
     assert seeds_to_resolve(0.0, 0.0, MARGIN) == 2
     counts = [seeds_to_resolve(0.0, sd, MARGIN) for sd in (0.001, 0.002, 0.004)]
     assert counts == sorted(counts) and counts[0] < counts[-1]
+
+
+def _labelled(label: str, diff: float) -> Resolution:
+    """A resolved point with a given label and mean (its intervals collapsed onto the mean: crossings reads neither)."""
+    return Resolution(label, diff, diff, diff, diff, diff, MARGIN, abs(diff) < MARGIN, 3)
+
+
+def test_a_crossing_is_where_the_mean_reaches_zero_between_the_last_point_one_way_and_the_first_the_other():
+    l0 = [10.0, 20.0, 40.0, 80.0, 160.0]
+    curve = [_labelled("KL better", -0.02), _labelled("KL better", -0.01), _labelled("unresolved", -0.004),
+             _labelled("equivalent", 0.002), _labelled("L1 better", 0.012)]
+    (crossing,) = crossings(l0, curve)
+    assert (crossing.low, crossing.high, crossing.before, crossing.after) == (20.0, 160.0, "KL better", "L1 better")
+    # -0.004 at L0 40 and +0.002 at L0 80: zero two thirds of the way in log L0, 40 * 2^(2/3) = 63.50
+    assert crossing.l0 == pytest.approx(40 * 2 ** (2 / 3))
+    assert crossings(l0, [_labelled("L1 better", 0.01)] * 5) == []  # one direction throughout: no crossing
+    back = crossings([1.0, 2.0, 4.0], [_labelled("L1 better", 0.01), _labelled("KL better", -0.01),
+                                       _labelled("L1 better", 0.03)])
+    assert [(c.before, c.after, c.l0) for c in back] == [("L1 better", "KL better", pytest.approx(2 ** 0.5)),
+                                                         ("KL better", "L1 better", pytest.approx(2 ** 0.25 * 2))]
+    with pytest.raises(ValueError, match="sorted"):
+        crossings([2.0, 1.0], curve[:2])

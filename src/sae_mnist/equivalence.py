@@ -118,3 +118,34 @@ def seeds_to_resolve(diff: float, sd: float, margin: float, power: float = 0.8, 
             return n
     raise ValueError(f"a difference of {diff:.4g} with sd {sd:.4g} is not resolved against the margin {margin:g} "
                      f"with probability {power:g} by {at_most} seeds")
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where a curve of resolved points changes from one direction to the other, along L0."""
+
+    l0: float  # where the mean difference, linear in log L0 between grid points, first reaches 0 in the stretch
+    low: float  # the L0 of the last point labelled `before` ...
+    high: float  # ... and of the first point labelled `after`: the crossing's interval
+    before: str  # "KL better" or "L1 better", at the sparser end of the stretch
+    after: str
+
+
+def crossings(l0: list[float], points: list[Resolution]) -> list[Crossing]:
+    """Each change of direction along a curve sorted by L0: between a point labelled KL better and the next point
+    labelled L1 better (or the reverse), with any equivalent or unresolved points between them."""
+    if len(l0) != len(points) or list(l0) != sorted(l0):
+        raise ValueError("the curve's L0 values must be sorted and one per resolved point")
+    directed = [i for i, p in enumerate(points) if p.label in ("KL better", "L1 better")]
+    found = []
+    for i, j in zip(directed, directed[1:]):
+        if points[i].label == points[j].label:
+            continue
+        for k in range(i, j):  # the mean difference's first sign change in the stretch
+            a, b = points[k].diff, points[k + 1].diff
+            if a == 0 or (a < 0) != (b < 0):
+                x = 0.0 if a == 0 else a / (a - b)
+                zero = 10 ** (math.log10(l0[k]) + x * (math.log10(l0[k + 1]) - math.log10(l0[k])))
+                break
+        found.append(Crossing(zero, l0[i], l0[j], points[i].label, points[j].label))
+    return found
