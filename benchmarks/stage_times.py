@@ -34,6 +34,7 @@ GROUPS = {
     "wide code": ["wide@*"],
     "budget sensitivity": ["robustness@*-budget"],
     "learning-rate sensitivity": ["robustness@*-lr"],
+    "learning-rate selection": ["lr_select@*"],
 }
 TARGETS_S = {"core": 5400, "study": 3600}  # issue 22: core at most 90 min, each study at most 60 min
 

@@ -235,3 +235,51 @@ def test_strict_setting_turns_fallback_into_an_error(tmp_path):
     with pytest.raises(DownloadError, match="allow_fallback is false"):
         download_mnist(offline(), tmp_path / "mnist")
     assert not (tmp_path / "mnist").exists()
+
+
+# ----------------------------------------------------------------------------- fit and validation splits
+
+
+def test_validation_count_by_hand():
+    assert data.validation_count(60_000, 10_000) == 10_000
+    assert data.validation_count(4_000, 10_000) == 666  # the offline fallback: a sixth, rounded down
+    assert data.validation_count(600, 50) == 50
+    assert data.validation_count(5, 10_000) == 1  # never empty
+    with pytest.raises(DataError, match="cannot be split"):
+        data.validation_count(1, 10)
+    with pytest.raises(ValueError, match="at least 1 image"):
+        data.validation_count(100, 0)
+
+
+def test_fit_and_validation_divide_the_training_images(tmp_path):
+    out = tmp_path / "mnist"
+    download_mnist(offline(mirrors=["http://127.0.0.1:9/"], allow_fallback=True), out)
+    train = load_split(out, "train")
+    fit, validation = load_split(out, "fit", validation=10_000), load_split(out, "validation", validation=10_000)
+    assert (len(fit.images), len(validation.images)) == (3_334, 666)
+    assert np.array_equal(np.concatenate([fit.images, validation.images]), train.images)
+    assert np.array_equal(validation.labels, train.labels[-666:])
+    assert data.split_digest(validation) != data.split_digest(fit)
+    with pytest.raises(ValueError, match="needs the validation size"):
+        load_split(out, "fit")
+    with pytest.raises(ValueError, match="unknown split 'valid'"):
+        load_split(out, "valid", validation=10)
+
+
+def test_split_digest_is_sha256_of_images_then_labels():
+    import hashlib
+
+    split = data.Split(images=np.arange(2 * 28 * 28).astype(np.uint8).reshape(2, 28, 28),
+                       labels=np.array([3, 9], dtype=np.uint8))
+    expected = hashlib.sha256(bytes(range(256)) * 6 + bytes(range(32)) + bytes([3, 9])).hexdigest()
+    assert data.split_digest(split) == expected
+
+
+def test_mnist_validation_split_is_the_last_10000(mnist_mirror, tmp_path):
+    download_mnist(offline(mirror=str(mnist_mirror)), tmp_path / "mnist")
+    fit = load_split(tmp_path / "mnist", "fit", validation=10_000)
+    validation = load_split(tmp_path / "mnist", "validation", validation=10_000)
+    assert (len(fit.labels), len(validation.labels)) == (50_000, 10_000)
+    # every digit is in the validation split, in MNIST's proportions (within 1 percentage point; 0.72 seen)
+    share = np.bincount(validation.labels, minlength=10) / 10_000
+    assert np.abs(share - np.bincount(fit.labels, minlength=10) / 50_000).max() < 0.01

@@ -27,6 +27,7 @@ def shorten(params: dict) -> None:
     # 15 iterations, and one C (one fit on the probe's training part before the refit, instead of one per C)
     params["probe"].update(max_iter=15, C=params["probe"]["C"][:1])
     params["robustness"].update(budget_factors=[0.5], lr_factors=[3.0])  # a stack each, of 1 epoch
+    params["lr_select"].update(factors={"linear": [1.0, 3.0], "conv": [1.0, 3.0]}, max_rates=2)  # two stacks each
     params["seeds"] = params["seeds"][:2]  # a stack per seed; how many does not depend on the data
 
 

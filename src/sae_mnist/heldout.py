@@ -19,8 +19,9 @@ def encode_all(model, x, batch_size: int):
     return torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
 
 
-def log_test_metrics(run_id: str, metrics: dict) -> bool:
-    """Log `metrics` as test_* to a model's MLflow run; False (with a warning) when the store does not have it."""
+def log_test_metrics(run_id: str, metrics: dict, split: str = "test") -> bool:
+    """Log `metrics` as <split>_* (test_* by default) to a model's MLflow run; False (with a warning) when the store
+    does not have it."""
     import mlflow
 
     from . import tracking
@@ -28,10 +29,10 @@ def log_test_metrics(run_id: str, metrics: dict) -> bool:
     try:
         mlflow.MlflowClient().get_run(run_id)
     except mlflow.exceptions.MlflowException:
-        print(f"WARNING: MLflow run {run_id} is not in {tracking.tracking_uri()}; test metrics are written to files only",
-              flush=True)
+        print(f"WARNING: MLflow run {run_id} is not in {tracking.tracking_uri()}; {split} metrics are written to "
+              "files only", flush=True)
         return False
-    tracking.log_metrics(run_id, {f"test_{k}": v for k, v in metrics.items()})
+    tracking.log_metrics(run_id, {f"{split}_{k}": v for k, v in metrics.items()})
     return True
 
 

@@ -175,10 +175,11 @@ class StackRun:
 
 def train_members(params: Params, arch: str, seed: int, members: list[Member], data_dir: Path, model_dir: Path,
                   log_dir: Path, stage: str, stack_name: str, model_params=None,
-                  training: StackTraining | None = None) -> TrainedStack:
+                  training: StackTraining | None = None, split: str = "train") -> TrainedStack:
     """Train `members` as one stack on `seed`; write their weights, descriptions and logs; track them in MLflow.
 
     `training`: what the stack trains with, by default the train: settings at the architecture's budget.
+    `split`: the training images it sees (data.load_split: `fit` holds out the validation split).
     """
     import mlflow
     import torch
@@ -192,7 +193,7 @@ def train_members(params: Params, arch: str, seed: int, members: list[Member], d
     model_params = model_params or params.model
     training = training or params.train.of(arch)  # by default the train: settings at this architecture's budget
     manifest = read_manifest(data_dir)
-    split = load_split(data_dir, "train")
+    split = load_split(data_dir, split, params.split.validation)
     images = torch.from_numpy(split.images[: training.max_samples].copy())
     torch.set_num_threads(training.threads)
     device = select_device(training.device)

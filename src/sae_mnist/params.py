@@ -266,6 +266,44 @@ class RobustnessParams(_Strict):
         return base.model_copy(update={"lr": base.lr * factor})
 
 
+class SplitParams(_Strict):
+    """The validation split (docs/design/verdict-protocol.md): held out from all training; choices are made on it."""
+
+    validation: int = Field(ge=1, description="the last N training images, at most a sixth of them, form it")
+
+
+SELECTED = ("l1", "kl", "topk")  # the penalties whose learning rate lr_select chooses; `none` keeps train.lr
+
+
+class FactorsByArch(_Strict):
+    linear: list[Factor] = Field(min_length=2)
+    conv: list[Factor] = Field(min_length=2)
+
+    _distinct_values = field_validator("linear", "conv")(_distinct)
+
+    def of(self, arch: str) -> list[float]:
+        return getattr(self, arch)
+
+
+class LrSelectParams(_Strict):
+    """`lr_select@<arch>`: each penalty's learning rate, chosen on the validation split on one seed."""
+
+    seed: int = Field(ge=0)
+    factors: FactorsByArch  # train.lr times each: the grid it starts from
+    step: float = Field(gt=1, description="one more rate this factor beyond an edge where a penalty's best lies")
+    max_rates: int = Field(ge=2, description="at most this many rates per architecture")
+
+    @field_validator("max_rates")
+    @classmethod
+    def _room_for_the_grid(cls, max_rates: int, info: ValidationInfo) -> int:
+        factors = info.data.get("factors")
+        for arch in ("linear", "conv") if factors is not None else ():
+            if len(factors.of(arch)) > max_rates:
+                raise ValueError(f"lr_select.factors.{arch} has {len(factors.of(arch))} rates, more than "
+                                 f"max_rates {max_rates}")
+        return max_rates
+
+
 class WideParams(_Strict):
     """A wide linear configuration for the comparison with published probe accuracies (e.g. 2000 units)."""
 
@@ -333,6 +371,8 @@ class Params(_Strict):
     train: TrainParams
     ablation: AblationParams
     robustness: RobustnessParams
+    split: SplitParams
+    lr_select: LrSelectParams
     wide: WideParams
     evaluate: EvaluateParams
     probe: ProbeParams
@@ -348,14 +388,15 @@ class Params(_Strict):
                              f"{self.evaluate.active_threshold}")
         return self
 
-    @field_validator("robustness")
+    @field_validator("robustness", "lr_select")
     @classmethod
-    def _robustness_seed_is_a_seed(cls, robustness: RobustnessParams, info: ValidationInfo) -> RobustnessParams:
-        seeds = info.data.get("seeds")
-        if seeds is not None and robustness.seed not in seeds:
-            raise ValueError(f"robustness.seed {robustness.seed} must be one of seeds {seeds}: the report sets its "
-                             "results beside that seed's main frontier")
-        return robustness
+    def _study_seed_is_a_seed(cls, study: RobustnessParams | LrSelectParams, info: ValidationInfo):
+        seeds, why = info.data.get("seeds"), {"robustness": "the report sets its results beside that seed's main "
+                                                             "frontier", "lr_select": "it chooses for all seeds"}
+        if seeds is not None and study.seed not in seeds:
+            raise ValueError(f"{info.field_name}.seed {study.seed} must be one of seeds {seeds}: "
+                             f"{why[info.field_name]}")
+        return study
 
     @field_validator("seeds")
     @classmethod

@@ -56,6 +56,7 @@ def quick(params: dict) -> None:
     params["wide"]["topk"] = {"k": 10}
     params["probe"].update(C=[1.0], max_iter=100, max_samples=6000)  # the images it trained on
     params["robustness"].update(budget_factors=[0.5], lr_factors=[3.0])  # one stack per robustness stage
+    params["lr_select"].update(factors={"linear": [1.0, 3.0], "conv": [1.0, 3.0]}, max_rates=2)  # two per arch
 
 
 def main() -> None:
