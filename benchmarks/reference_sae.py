@@ -3,17 +3,19 @@
     pip install -e '.[reference]'     # sae-lens, an optional dependency
     python benchmarks/reference_sae.py [--seed 0] [--lams 0.05 0.1 0.2 0.4 0.8]
         [--params params.yaml] [--data data/mnist] [--out benchmarks/reference_sae.json]
+        [--lr-select lr_select/linear.json] [--train-split fit]
 
-What it measures. At each lambda of the linear L1 frontier (params.yaml: penalty.l1.linear and sweep.l1.linear),
-on the seed given, two SAEs of the same width (model.linear.hidden) are trained on the 60,000 MNIST training
-images (flattened, floats in [0, 1]) and evaluated on the 10,000 test images by the same code, the evaluate
-stage's `held_out_metrics`: FVU and L0 of the truncated code at evaluate.active_threshold (entries at or below
-it zeroed before decoding), and FVU of the untruncated code. Also each model's final training objective,
-reconstruction + lambda * L1, on the training images with the final weights (one function for both; for
-SAELens it equals its own loss, which is recorded beside it as a check). Then the frontiers are compared at
-matched L0: SAELens's FVU is interpolated (log FVU linear in log L0 between neighbouring lambdas) at the L0 of
-each of our points inside its L0 range, and ours/theirs - 1 is reported per point; the criterion is ours at most
-2% above theirs at every matched point.
+What it measures. At each lambda of the linear L1 frontier (params.yaml: penalty.l1.linear and sweep.l1.linear), on
+the seed given, two SAEs of the same width (model.linear.hidden) are trained on the fit split (the 50,000 MNIST
+training images the stages train on; --train-split train: all 60,000), flattened, floats in [0, 1], at the learning
+rate the lr_select stage chose for linear L1 (train.lr where its file is absent), and evaluated on the 10,000 test
+images by the same code, the evaluate stage's `held_out_metrics`: FVU and L0 of the truncated code at
+evaluate.active_threshold (entries at or below it zeroed before decoding), and FVU of the untruncated code. Also
+each model's final training objective, reconstruction + lambda * L1, on the training images with the final weights
+(one function for both; for SAELens it equals its own loss, which is recorded beside it as a check). Then the
+frontiers are compared at matched L0: SAELens's FVU is interpolated (log FVU linear in log L0 between neighbouring
+lambdas) at the L0 of each of our points inside its L0 range, and ours/theirs - 1 is reported per point; the
+criterion is ours at most 2% above theirs at every matched point.
 
   ours     the train stage's own code, recipe and params: the L1 frontier points trained as one stack
            (sae_mnist.training.train_stack), train.epochs.linear epochs of train.batch_size, train.lr.
@@ -151,6 +153,11 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, default=Path("data/mnist"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/reference_sae.json"))
+    parser.add_argument("--lr-select", type=Path, default=Path("lr_select/linear.json"),
+                        help="the lr_select stage's file: both train at the rate it chose for L1 (absent: train.lr)")
+    parser.add_argument("--train-split", choices=["fit", "train"], default="fit",
+                        help="the images both train on: fit (the validation split held out, as the stages train) "
+                             "or all 60,000 training images (the protocol before issue 33)")
     args = parser.parse_args()
 
     import torch
@@ -177,10 +184,14 @@ def main() -> None:
             sys.exit(f"not linear L1 frontier points in {args.params}: lam {missing}")
     lams = [m.settings.lam for m in members]
     training, recipe = params.train.of(arch), params.recipe
+    if args.lr_select.is_file():  # the rate chosen for L1 on the validation split (docs/design/verdict-protocol.md)
+        training = training.model_copy(update={"lr": json.loads(args.lr_select.read_text())["chosen"]["l1"]["lr"]})
+    else:
+        print(f"{args.lr_select} not found: both train at train.lr {training.lr:g}", flush=True)
 
     torch.set_num_threads(training.threads)
     device = torch.device("cpu")
-    train = load_split(args.data, "train")
+    train = load_split(args.data, args.train_split, params.split.validation)
     images = torch.from_numpy(train.images[: training.max_samples].copy())
     x_train = to_float_images(images, device)
     x_test = to_float_images(torch.from_numpy(load_split(args.data, "test").images.copy()), device)
@@ -235,6 +246,7 @@ def main() -> None:
         "command": " ".join(["python", *sys.argv]),
         "arch": arch, "hidden": hidden, "seed": args.seed, "lams": lams,
         "dataset": manifest["dataset"], "data_digest": manifest["digest"],
+        "train_split": args.train_split, "lr_select": str(args.lr_select) if args.lr_select.is_file() else None,
         "n_train": len(images), "n_test": len(x_test), "steps": steps, "batch_size": training.batch_size,
         "lr": training.lr, "epochs": training.epochs, "active_threshold": params.evaluate.active_threshold,
         "ours": {"wall_time_s": round(result.wall_time_s, 1), "stack_size": len(members),

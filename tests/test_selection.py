@@ -16,7 +16,8 @@ def points(*l0_fvu: tuple[float, float]) -> list[dict]:
 
 # Each frontier runs from L0 10 to 100 with log10 FVU falling by 1 per decade: log10 FVU = a - (log10 L0 - 1).
 # The 9 grid points split log10 L0 in [1, 2] into tenths, so the mean score is log10 FVU at log10 L0 = 1.5: a - 0.5.
-LINES = {1 / 3: points((10, 0.4), (100, 0.04)), 1.0: points((10, 0.2), (100, 0.02)), 3.0: points((10, 0.1), (100, 0.01))}
+LINES = {1 / 3: points((10, 0.4), (100, 0.04)), 1.0: points((10, 0.2), (100, 0.02)),
+         3.0: points((10, 0.1), (100, 0.01))}
 
 
 def test_scores_are_mean_log10_fvu_over_the_grid_by_hand():

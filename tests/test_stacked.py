@@ -88,27 +88,32 @@ CONTINUOUS = [p for p in PENALTIES if not isinstance(p, TopKPenalty)]
 
 
 MIXED = [RECIPE if k % 3 else PLAIN for k in range(len(PENALTIES))]  # recipes differing within one stack
+# Each penalty at its own base rate (lr_select), as a frontier stack trains them: runs of equal rates, and one alone.
+OWN_LRS = [3e-3, 1e-3, 1e-3, 9e-3, 9e-3, 2.7e-2, 2.7e-2]
 
 
-@pytest.mark.parametrize("recipes", [[RECIPE] * len(PENALTIES), [PLAIN] * len(PENALTIES), MIXED],
-                         ids=["recipe", "plain", "mixed"])
+@pytest.mark.parametrize("recipes, lrs", [([RECIPE] * len(PENALTIES), None), ([PLAIN] * len(PENALTIES), None),
+                                          (MIXED, None), ([RECIPE] * len(PENALTIES), OWN_LRS), (MIXED, OWN_LRS)],
+                         ids=["recipe", "plain", "mixed", "own-lr", "mixed-own-lr"])
 @pytest.mark.parametrize("arch", ["linear", "conv"])
-def test_each_stacked_model_trains_as_it_would_alone(arch, recipes):
+def test_each_stacked_model_trains_as_it_would_alone(arch, recipes, lrs):
     """N steps of the stack give every model the weights and losses that train_model gives it alone, with the
-    training recipe (centring, encoder from decoder, lr and penalty warm-up, cosine decay), without, and with
-    different recipes (so learning-rate schedules) for different models of one stack."""
+    training recipe (centring, encoder from decoder, lr and penalty warm-up, cosine decay), without, with
+    different recipes (so learning-rate schedules) for different models of one stack, and with each model at its
+    own base learning rate."""
     torch.set_num_threads(1)
     params = StackTraining(epochs=3, batch_size=64, lr=3e-3, threads=1)  # 4 batches per epoch, the last one short
     data = images()
     stack = STACKS[arch].from_models([single(arch, p, recipe=r) for p, r in zip(PENALTIES, recipes)])
     result = train_stack(stack, PENALTIES, [f"m{k}" for k in range(len(PENALTIES))], data, params, 0, CPU,
-                         recipes=recipes)
+                         recipes=recipes, lrs=lrs)
     assert result.histories[0][-1]["step"] == 12
     for k, (penalty, recipe) in enumerate(zip(PENALTIES, recipes)):
         if penalty not in CONTINUOUS:
             continue
         model = single(arch, penalty, recipe=recipe)
-        alone = train_model(model, penalty, data, params, 0, CPU, recipe=recipe)
+        own = params.model_copy(update={"lr": lrs[k]}) if lrs else params
+        alone = train_model(model, penalty, data, own, 0, CPU, recipe=recipe)
         for name, expected in model.state_dict().items():
             got = stack.export(k)[name]
             assert got.shape == expected.shape, name

@@ -42,6 +42,7 @@ class Member:
     default: bool  # the variant's default setting (params.yaml `penalty:`), else another frontier point
     recipe: RecipeParams
     suffix: str = field(default="")  # names an ablation, e.g. "without-lr_schedule"
+    lr: float | None = None  # its own base learning rate (lr_select's choice for its penalty); None: the stack's
 
     @property
     def variant(self) -> str:
@@ -151,7 +152,7 @@ class StackRun:
     def checkpoint_key(self, members: list[Member]) -> str:
         """What a checkpoint must have been written for to be resumed: the same stack, training and data."""
         return json.dumps([self.arch, self.seed, self.arch_params,
-                           [(m.penalty, m.settings.model_dump(), m.recipe.model_dump()) for m in members],
+                           [(m.penalty, m.settings.model_dump(), m.recipe.model_dump(), m.lr) for m in members],
                            self.training.model_dump(), self.manifest["digest"]], sort_keys=True)
 
     def description(self, members: list[Member]) -> str:
@@ -224,7 +225,7 @@ def train_members(params: Params, arch: str, seed: int, members: list[Member], d
 
             result = train_stack(stack, penalties, [m.name for m in members], images, training, seed, device,
                                  recipes=[m.recipe for m in members], on_epoch=log_epoch, desc=stack_name,
-                                 checkpoint=checkpoint)
+                                 checkpoint=checkpoint, lrs=[m.lr or training.lr for m in members])
             mlflow.log_metrics({"train_wall_time_s": result.wall_time_s,
                                 "train_samples_per_s": result.samples_per_s * len(members)})
             trained = TrainedStack(penalties, models, stack, result, list(run_ids))

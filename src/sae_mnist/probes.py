@@ -16,28 +16,46 @@ import numpy as np
 from .params import ProbeParams
 
 
-def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                   C: float, max_iter: int, max_samples: int | None = None) -> dict[str, float]:
-    """Test accuracy of a logistic regression on standardised features (scikit-learn, lbfgs), fitted on the
-    first `max_samples` training rows (None: all), and whether lbfgs converged (its gradient tolerance
-    reached before `max_iter` iterations)."""
+def fit_probe(train_x: np.ndarray, train_y: np.ndarray, C: float, max_iter: int):
+    """A logistic regression on standardised features (scikit-learn, lbfgs) fitted to the training rows, and
+    whether lbfgs converged (its gradient tolerance reached before `max_iter` iterations)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    train_x, train_y = train_x[:max_samples], train_y[:max_samples]
     classifier = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         classifier.fit(train_x, train_y)
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return classifier, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                   C: float, max_iter: int, max_samples: int | None = None) -> dict[str, float]:
+    """Test accuracy of fit_probe on the first `max_samples` training rows (None: all), with its convergence."""
+    classifier, converged = fit_probe(train_x[:max_samples], train_y[:max_samples], C, max_iter)
     return {
         "probe_accuracy": float(np.mean(classifier.predict(test_x) == test_y)),
         "probe_converged": float(converged),
         "probe_iterations": float(classifier[-1].n_iter_.max()),
         "probe_C": float(C),
     }
+
+
+def probe_chosen_on_validation(fit_x: np.ndarray, fit_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
+                               test_x: np.ndarray, test_y: np.ndarray, params: ProbeParams) -> dict:
+    """One probe per C in params.C fitted on the fit split's rows (the first params.max_samples), each scored on
+    the validation split; the best (ties: the smaller C, the stronger regularisation) is the one scored on the test
+    split, not refitted: the reported probe is the selected one (docs/design/verdict-protocol.md)."""
+    fit_x, fit_y = fit_x[: params.max_samples], fit_y[: params.max_samples]
+    fitted = {C: fit_probe(fit_x, fit_y, C, params.max_iter) for C in sorted(params.C)}
+    validation = {C: float(np.mean(classifier.predict(val_x) == val_y)) for C, (classifier, _) in fitted.items()}
+    best = max(validation, key=lambda C: (validation[C], -C))
+    classifier, converged = fitted[best]
+    return {"probe_accuracy": float(np.mean(classifier.predict(test_x) == test_y)),
+            "probe_converged": float(converged), "probe_iterations": float(classifier[-1].n_iter_.max()),
+            "probe_C": float(best), "probe_validation": {f"{C:g}": a for C, a in validation.items()}}
 
 
 def choose_C(train_x: np.ndarray, train_y: np.ndarray, params: ProbeParams) -> tuple[float, dict[str, float]]:

@@ -22,7 +22,8 @@ from .estimand import PRIMARY_GRID_POINTS, PRIMARY_LOG_FVU, pareto_front
 
 # Where a penalty's grid lies: inside the declared sweep.l0_range; where the frontiers share no L0 there, the range
 # they share (e.g. a smoke run's small models); or nowhere: they share no L0 at all (or one is a single point), so
-# nothing is chosen and the base rate (factor 1, or the factor nearest it) stays. The last two are named wherever the choice is shown.
+# nothing is chosen and the base rate (factor 1, or the factor nearest it) stays. The last two are named wherever
+# the choice is shown.
 GRID_RANGES = ("declared", "shared", "none")
 
 

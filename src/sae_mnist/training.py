@@ -273,17 +273,19 @@ def convergence(window_sums: list[float], window_steps: list[int], data_variance
             "tolerance": {"relative": RELATIVE_TOLERANCE, "fvu": FVU_TOLERANCE}}
 
 
-def _stack_optimizer(stack: StackedSAE, recipes: list[RecipeParams | None], lr: float, device: torch.device):
-    """(runs, Adam, the decoder-gradient projection mask or None) for a stack whose model k trains on recipes[k].
+def _stack_optimizer(stack: StackedSAE, recipes: list[RecipeParams | None], lrs: list[float], device: torch.device):
+    """(runs, Adam, the decoder-gradient projection mask or None) for a stack whose model k trains on recipes[k]
+    at base learning rate lrs[k].
 
     Adam is elementwise, so its state is per model whatever the grouping. A parameter group per run of models
-    with the same recipe gives each its own learning-rate schedule: one group for a frontier stack. (A group per
-    model would be thousands of tiny tensors: slow, and pathological when other processes share the CPUs.)
+    with the same recipe and rate gives each its own learning-rate schedule: one group per penalty for a frontier
+    stack whose penalties have their own rates. (A group per model would be thousands of tiny tensors: slow, and
+    pathological when other processes share the CPUs.)
     """
-    runs = _runs(recipes)
+    runs = _runs(list(zip(recipes, lrs)))
     projected = [r is not None and r.project_decoder_grad for r in recipes]
     project = torch.tensor(projected, dtype=torch.float32, device=device).view(-1, 1, 1) if any(projected) else None
-    optimizer = torch.optim.Adam([{"params": stack.views(a, b)} for a, b in runs], lr=lr,
+    optimizer = torch.optim.Adam([{"params": stack.views(a, b), "lr": lrs[a]} for a, b in runs],
                                  fused=device.type in ("cpu", "cuda"))
     return runs, optimizer, project
 
@@ -308,8 +310,10 @@ def train_stack(
     on_epoch: Callable[[list[dict]], None] | None = None,
     desc: str = "stack",
     checkpoint: Checkpoint | None = None,
+    lrs: list[float] | None = None,
 ) -> StackResult:
-    """Train the K models of `stack` together, model k with penalties[k] and recipes[k] (schedules), named names[k].
+    """Train the K models of `stack` together, model k with penalties[k] and recipes[k] (schedules), named names[k],
+    at base learning rate lrs[k] (default: params.lr for every model).
 
     Each model's weights follow what `train_model` gives it alone, up to float rounding: the same
     initial weights (the stack is built from single models), batches in the same order (the same
@@ -321,7 +325,8 @@ def train_stack(
     stack.to(device)
     groups = _penalty_groups(penalties)
     recipes = recipes or [None] * len(penalties)
-    runs, optimizer, project = _stack_optimizer(stack, recipes, params.lr, device)
+    lrs = lrs or [params.lr] * len(penalties)
+    runs, optimizer, project = _stack_optimizer(stack, recipes, lrs, device)
     order = torch.Generator().manual_seed(seed)
     histories: list[list[dict]] = [[] for _ in names]
     window_sums = torch.zeros(stack.n_models, windows, dtype=torch.float64, device=device)
@@ -341,7 +346,7 @@ def train_stack(
         for start in range(0, n, params.batch_size):
             index = permutation[start : start + params.batch_size]
             for group, (a, _) in zip(optimizer.param_groups, runs):
-                group["lr"] = params.lr * (lr_factor(recipes[a], step, steps) if recipes[a] else 1.0)
+                group["lr"] = lrs[a] * (lr_factor(recipes[a], step, steps) if recipes[a] else 1.0)
             factors = torch.tensor([penalty_factor(r, step, steps) if r else 1.0 for r in recipes], device=device)
             recon, terms = stacked_step(stack, groups, optimizer, stack.batch(data, index), len(index), factors, project)
             loss = recon + factors * sum(terms.values()) if terms else recon

@@ -113,6 +113,47 @@ def verdict_curve(arch: str, grid: np.ndarray, diff: np.ndarray, ci_low: np.ndar
                             f"{arch}: KL − L1 along the matched-L0 grid (threshold {threshold:g})")
 
 
+# How each label of equivalence.LABELS is drawn: colour (the better penalty's), marker, filled.
+LABEL_STYLE = {"KL better": (PENALTY_COLORS["kl"], "o", True), "L1 better": (PENALTY_COLORS["l1"], "o", True),
+               "equivalent": ("tab:green", "s", True), "unresolved": ("tab:gray", "o", False)}
+
+
+def threshold_panels(arch: str, panels: list[tuple], margin: float, primary: float) -> plt.Figure:
+    """KL − L1 in FVU against L0 (log), one panel per activity threshold: (threshold, grid, resolutions, declared
+    range or None). Each point with its paired 95% interval, coloured by its label; the band is the equivalence
+    margin; where `declared` is given, the L0 outside it is shaded (outside the primary estimand)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6), squeeze=False)  # own y: the margin shows
+    for ax, (threshold, grid, points, declared) in zip(axes[0], panels):
+        diff, low, high = (np.array([getattr(p, key) for p in points]) for key in ("diff", "ci_low", "ci_high"))
+        ax.axhspan(-margin, margin, color="tab:green", alpha=0.12, linewidth=0, label=f"±{margin:g} margin")
+        ax.axhline(0.0, color="black", linewidth=1)
+        errors = np.nan_to_num(np.vstack([diff - low, high - diff]), nan=0.0)
+        for label, (colour, marker, filled) in LABEL_STYLE.items():
+            kept = np.array([p.label == label for p in points])
+            if kept.any():
+                ax.errorbar(grid[kept], diff[kept], yerr=errors[:, kept], fmt=marker, color=colour, capsize=2,
+                            markerfacecolor=colour if filled else "white", markersize=4, label=label)
+        if declared is not None:
+            lo, hi = grid.min() / 1.05, grid.max() * 1.05
+            for a, b in ((lo, declared[0]), (declared[1], hi)):
+                if a < b:
+                    ax.axvspan(a, b, color="tab:gray", alpha=0.18, linewidth=0)
+            ax.set_xlim(lo, hi)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(
+            lambda x, _: f"{x:g}" if round(x / 10 ** math.floor(math.log10(x))) in (2, 3, 5) else ""))
+        ax.set_xlabel(f"L0 (entries > {threshold:g})")
+        ax.set_title(f"threshold {threshold:g}" + (" (primary; grey: outside\nthe declared range)"
+                                                   if threshold == primary and declared else ""), fontsize=9)
+    axes[0][0].set_ylabel("KL − L1 in test FVU\n(below 0: KL reconstructs better)")
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_legend_handles_labels()[0]}
+    fig.legend(list(handles.values()), list(handles), fontsize=7, loc="lower center", ncol=len(handles))
+    fig.suptitle(f"{arch}: KL − L1 along L0 at every activity threshold, each point labelled", fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
 def robustness_curves(arch: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float) -> plt.Figure:
     """KL − L1 in FVU against L0 (log) on each check's grid: label -> (grid, KL − L1 at each grid point).
 

@@ -1,0 +1,137 @@
+"""Every threshold's KL − L1 curve with each grid point labelled (docs/design/verdict-protocol.md, sections 3-4).
+
+Per architecture and activity threshold: the curve of the estimand at that threshold (inside the declared range at
+the primary threshold, the covered range elsewhere), each grid point labelled by equivalence.resolve against the
+margin, where the sign changes (equivalence.crossings), a verdict sentence, a table, and one panel of
+`figures/thresholds-<arch>.png`. At the primary threshold the covered range beyond the declared one is read too
+and drawn shaded, as outside the primary estimand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...equivalence import LABELS, Crossing, Resolution, crossings, resolve
+from ...estimand import Estimand, primary_estimand
+from ...plots import save
+from ..analysis import ArchResult
+from ..figures import threshold_panels
+from ..text import l0_text, markdown_table
+
+
+@dataclass(frozen=True)
+class LabelledCurve:
+    """KL − L1 along one threshold's grid, each point resolved against the margin."""
+
+    threshold: float
+    estimand: Estimand
+    points: list[Resolution]
+    crossings: list[Crossing]
+    declared: tuple[float, float] | None  # the declared L0 range, where this curve also reads beyond it
+
+
+def labelled(est: Estimand, threshold: float, margin: float, declared: tuple[float, float] | None = None):
+    points = [resolve(est.fvu_kl[:, i], est.fvu_l1[:, i], margin) for i in range(len(est.grid))]
+    return LabelledCurve(threshold, est, points, crossings(list(est.grid), points), declared)
+
+
+def labelled_curves(r: ArchResult, theta: float, margin: float, declared: tuple[float, float]) -> list[LabelledCurve]:
+    """One curve per threshold with an estimand, in threshold order; at `theta` the declared range's curve, then
+    the covered range's where it reaches beyond the declared one."""
+    curves = []
+    for t, est in sorted(r.estimands.items()):
+        if est is None:
+            continue
+        curves.append(labelled(est, t, margin))
+        if t == theta:
+            wide = primary_estimand(r.fronts[t]["l1"], r.fronts[t]["kl"])
+            if wide is not None and (wide.covered[0] < est.covered[0] or wide.covered[1] > est.covered[1]):
+                curves.append(labelled(wide, t, margin, declared))
+    return curves
+
+
+def _span(grid: np.ndarray, indices: list[int]) -> str:
+    lo, hi = l0_text(grid[indices[0]]), l0_text(grid[indices[-1]])
+    return f"L0 {lo}" if lo == hi else f"L0 {lo}–{hi}"
+
+
+def label_runs(curve: LabelledCurve) -> list[tuple[str, list[int]]]:
+    """The maximal runs of consecutive grid points with one label: (label, indices)."""
+    runs: list[tuple[str, list[int]]] = []
+    for i, point in enumerate(curve.points):
+        if runs and runs[-1][0] == point.label:
+            runs[-1][1].append(i)
+        else:
+            runs.append((point.label, [i]))
+    return runs
+
+
+def sentence(arch: str, curve: LabelledCurve) -> str:
+    """'conv at threshold 0.2: KL better at L0 14.8–26.4 (4 of 9 points), L1 better at L0 32.1–69.7 (5 of 9); the
+    sign changes at L0 ≈ 29.1 (between 26.4 and 32.1).'"""
+    grid, n = curve.estimand.grid, len(curve.points)
+    where = "the covered range, beyond the declared one" if curve.declared else "its grid"
+    runs = ", ".join(f"{label} at {_span(grid, idx)} ({len(idx)} of {n})" for label, idx in label_runs(curve))
+    text = f"{arch} at threshold {curve.threshold:g}, along {where}: {runs}"
+    if curve.crossings:
+        text += "; the sign changes at " + ", ".join(
+            f"L0 ≈ {l0_text(c.l0)} (between {l0_text(c.low)} and {l0_text(c.high)}: {c.before} below, {c.after} "
+            "above)" for c in curve.crossings)
+    else:
+        directions = {p.label for p in curve.points} & set(LABELS[:2])
+        text += "; the sign does not change" if len(directions) <= 1 else ""
+    unresolved = sum(p.label == LABELS[3] for p in curve.points)
+    if unresolved:
+        text += f". {unresolved} point(s) stay unresolved with {curve.points[0].n} seeds"
+    return text + "."
+
+
+def rows(curve: LabelledCurve) -> list[list[str]]:
+    """One row per grid point: L0, KL − L1, its 95% and 90% intervals, the label (and where it is also inside the
+    margin), and whether the point lies inside the declared range."""
+    inside = (lambda l0: "yes" if curve.declared[0] <= l0 <= curve.declared[1] else "no") if curve.declared else None
+    return [[l0_text(l0), f"{p.diff:+.4f}", f"[{p.ci_low:+.4f}, {p.ci_high:+.4f}]",
+             f"[{p.tost_low:+.4f}, {p.tost_high:+.4f}]",
+             p.label + (" (inside the margin)" if p.within_margin and p.label in LABELS[:2] else "")]
+            + ([inside(l0)] if inside else [])
+            for l0, p in zip(curve.estimand.grid, curve.points)]
+
+
+def section(results: dict[str, ArchResult], theta: float, margin: float, declared: dict[str, tuple]) -> str:
+    """The section's Markdown: per architecture, a sentence and a table per curve, then its figure."""
+    md = ["## Every threshold's curve\n",
+          f"Each grid point's KL − L1 in FVU, paired over seeds: **KL better** or **L1 better** where its 95% interval "
+          f"excludes 0; otherwise **equivalent** where its 90% interval lies inside ±{margin:g} FVU (two one-sided "
+          "tests, the margin declared in params.yaml before these results existed); otherwise **unresolved**. "
+          "Descriptive labels, no correction across points. Where the sign changes, the crossing is where the mean "
+          "difference, linear in log L0, reaches 0, and its interval the L0 between the last point labelled one way "
+          "and the first labelled the other.\n"]
+    for arch, r in results.items():
+        curves = labelled_curves(r, theta, margin, declared[arch])
+        md.append(f"### {arch}\n")
+        md.append("\n".join(f"- {sentence(arch, c)}" for c in curves) + "\n")
+        for c in curves:
+            title = (f"threshold {c.threshold:g}" + (" (primary)" if c.threshold == theta and not c.declared else "")
+                     + (": the covered range, outside the primary estimand where not inside the declared range"
+                        if c.declared else ""))
+            md.append(f"{arch}, {title}:\n")
+            header = ["L0", "KL − L1", "95% CI", "90% CI", "label"] + (["in declared range"] if c.declared else [])
+            md.append(markdown_table(header, rows(c)))
+        md.append(f"![{arch}: KL − L1 at every threshold](figures/thresholds-{arch}.png)\n")
+    return "\n".join(md)
+
+
+def save_figures(results: dict[str, ArchResult], theta: float, margin: float, declared: dict[str, tuple],
+                 figures: Path) -> None:
+    """figures/thresholds-<arch>.png: a panel per threshold (the primary's over its covered range, the part outside
+    the declared range shaded)."""
+    for arch, r in results.items():
+        curves = labelled_curves(r, theta, margin, declared[arch])
+        wide = {c.threshold: c for c in curves if c.declared}
+        panels = [wide.get(c.threshold, c) for c in curves if not c.declared]
+        if panels:
+            save(threshold_panels(arch, [(c.threshold, c.estimand.grid, c.points, c.declared) for c in panels],
+                                  margin, theta), figures / f"thresholds-{arch}.png")

@@ -1,0 +1,93 @@
+"""Every threshold's labelled curve (report/sections/thresholds.py) on frontiers whose difference is known by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sae_mnist.report.analysis import analyse_arch
+from sae_mnist.report.sections import thresholds
+
+L0S = [10.0, 20.0, 40.0, 80.0, 160.0]
+CROSS = 40.0  # KL's frontier is steeper: above L1 below L0 40, below it above
+
+
+def fvu_l1(l0):
+    return 0.1 * (l0 / 10) ** -0.5
+
+
+def fvu_kl(l0, seed):
+    # log FVU linear in log L0 for both, so reading them at any L0 between points is exact; a seed moves KL by
+    # ±0.2% of itself, so far from L0 40 every point is directed and near it the difference shrinks to nothing
+    return 0.1 * 4 ** 0.2 * (l0 / 10) ** -0.7 * (1 + 0.002 * (seed - 1))
+
+
+def points(penalty: str) -> list[dict]:
+    out = []
+    for seed in (0, 1, 2):
+        for l0 in L0S:
+            fvu = fvu_l1(l0) if penalty == "l1" else fvu_kl(l0, seed)
+            out.append({"setting": {"x": l0}, "seed": seed, "metrics": {
+                "l0_at_0.1": l0, "fvu_at_0.1": fvu, "l0_at_0.2": l0 / 2, "fvu_at_0.2": fvu * 1.5,
+                "probe_accuracy": 0.9}})
+    return out
+
+
+@pytest.fixture(scope="module")
+def result():
+    pts = {"l1": points("l1"), "kl": points("kl")}
+    return analyse_arch("linear", pts, [0.1, 0.2], 0.1, np.linspace(1, 0, 784), (15.0, 120.0))
+
+
+def test_each_point_is_labelled_by_its_paired_difference(result):
+    curves = thresholds.labelled_curves(result, 0.1, 0.005, (15.0, 120.0))
+    declared, wide, other = curves
+    assert (declared.threshold, declared.declared, wide.threshold, wide.declared) == (0.1, None, 0.1, (15.0, 120.0))
+    assert other.threshold == 0.2 and other.declared is None
+    for i, (l0, point) in enumerate(zip(declared.estimand.grid, declared.points)):
+        expected = np.mean([fvu_kl(l0, s) for s in (0, 1, 2)]) - fvu_l1(l0)
+        assert point.diff == pytest.approx(expected, rel=1e-9)
+        if abs(expected) > 0.001:  # far from the crossing: the seeds' ±0.2% spread cannot hide the sign
+            assert point.label == ("L1 better" if expected > 0 else "KL better"), (l0, expected)
+    assert declared.points[0].label == "L1 better" and declared.points[-1].label == "KL better"
+
+
+def test_the_crossing_is_where_the_difference_reaches_zero(result):
+    declared = thresholds.labelled_curves(result, 0.1, 0.005, (15.0, 120.0))[0]
+    (crossing,) = declared.crossings
+    assert (crossing.before, crossing.after) == ("L1 better", "KL better")
+    assert crossing.low < CROSS < crossing.high
+    # between two grid points the mean difference is linear in log L0: its zero lies within 2% of the true 40
+    assert crossing.l0 == pytest.approx(CROSS, rel=0.02)
+    text = thresholds.sentence("linear", declared)
+    assert text.startswith("linear at threshold 0.1, along its grid: L1 better at L0 ")
+    assert "the sign changes at L0 ≈" in text
+
+
+def test_the_primary_thresholds_covered_range_is_read_beyond_the_declared_one(result):
+    wide = thresholds.labelled_curves(result, 0.1, 0.005, (15.0, 120.0))[1]
+    assert wide.estimand.covered == (10.0, 160.0)
+    in_declared = [r[-1] for r in thresholds.rows(wide)]
+    grid = wide.estimand.grid
+    assert in_declared == ["yes" if 15 <= l0 <= 120 else "no" for l0 in grid] and "no" in in_declared
+    assert "the covered range, beyond the declared one" in thresholds.sentence("linear", wide)
+
+
+def test_section_and_figure(result, tmp_path):
+    md = thresholds.section({"linear": result}, 0.1, 0.005, {"linear": (15.0, 120.0)})
+    assert md.startswith("## Every threshold's curve") and "±0.005 FVU" in md
+    assert md.count("| L0 | KL − L1 | 95% CI | 90% CI | label |") == 3
+    assert "![linear: KL − L1 at every threshold](figures/thresholds-linear.png)" in md
+    thresholds.save_figures({"linear": result}, 0.1, 0.005, {"linear": (15.0, 120.0)}, tmp_path)
+    assert (tmp_path / "thresholds-linear.png").stat().st_size > 10_000
+
+
+def test_a_point_inside_the_margin_is_equivalent_when_its_interval_is_too():
+    from sae_mnist.equivalence import resolve
+
+    # per-seed differences 0.001, 0.002, 0.003: mean 0.002, sd 0.001; 95% CI 0.002 ± 4.303 * 0.001 / sqrt(3)
+    # = [-0.00048, 0.00448] includes 0; 90% CI 0.002 ± 2.920 * 0.000577 = [0.00031, 0.00369] inside ±0.005
+    point = resolve(np.array([0.101, 0.102, 0.103]), np.array([0.1, 0.1, 0.1]), 0.005)
+    assert point.label == "equivalent" and point.tost_high == pytest.approx(0.002 + 2.919986 / math.sqrt(3) * 0.001)
