@@ -91,7 +91,7 @@ def mnist_mirror(request) -> Path:
         found = _download_to_cache(download.model_copy(update={"mirror": None}))
     if found is not None:
         return found
-    if request.config.getoption("--require-mnist") or os.environ.get("SAE_MNIST_REQUIRE_DATA") == "1":
+    if required(request, "--require-mnist", "SAE_MNIST_REQUIRE_DATA"):
         pytest.fail(f"required, but {HOW_TO_ENABLE}")
     pytest.skip(HOW_TO_ENABLE)
 
@@ -142,10 +142,20 @@ def copy_repo(dest: Path) -> Path:
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
-    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "no results"],
-                   cwd=dest, check=True)
+    commit(dest, "no results")
     return dest
+
+
+def commit(repo: Path, message: str) -> None:
+    """Commit everything in `repo` (a test's copy) as a throwaway author."""
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", message],
+                   cwd=repo, check=True)
+
+
+def required(request, option: str, variable: str) -> bool:
+    """Whether a test's external dependency is required (`option` given or `variable`=1): then it fails, not skips."""
+    return bool(request.config.getoption(option)) or os.environ.get(variable) == "1"
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
@@ -172,9 +182,7 @@ def tiny_pipeline(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 
     repo = copy_repo(tmp_path_factory.mktemp("tiny"))
     edit_params(repo, tiny)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "tiny profile"],
-                   cwd=repo, check=True)
+    commit(repo, "tiny profile")
     # The tiny stacks train in seconds: sample system metrics often enough to see some.
     result = subprocess.run(["dvc", "repro"], cwd=repo, capture_output=True, text=True, timeout=1800,
                             env=subprocess_env(MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL="0.5"))

@@ -8,7 +8,6 @@ time; elsewhere it is a `dvc repro` beside two train stages started together, as
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import NamedTuple
 
 import pytest
 
-from tests.conftest import copy_repo, edit_params, subprocess_env
+from tests.conftest import commit, copy_repo, edit_params, required, subprocess_env
 from tests.slurm_cluster import slurm_cluster, unavailable_reason
 from tests.tracking_server import HOW_TO_ENABLE, postgres_bin, postgres_tracking_server
 
@@ -29,22 +28,12 @@ class TeamRun(NamedTuple):
     artifacts: Path  # the server's artifacts destination
 
 
-def _required(request, option: str, variable: str) -> bool:
-    return bool(request.config.getoption(option)) or os.environ.get(variable) == "1"
-
-
-def commit(repo: Path, message: str) -> None:
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", message],
-                   cwd=repo, check=True)
-
-
 @pytest.fixture(scope="session")
 def server(request):
     """A PostgreSQL cluster and `mlflow server` (backend store on it, artifacts in a directory) on 127.0.0.1."""
     binaries = postgres_bin()
     if binaries is None:
-        if _required(request, "--require-postgres", "SAE_MNIST_REQUIRE_POSTGRES"):
+        if required(request, "--require-postgres", "SAE_MNIST_REQUIRE_POSTGRES"):
             pytest.fail(f"required, but {HOW_TO_ENABLE}")
         pytest.skip(HOW_TO_ENABLE)
     try:
@@ -58,7 +47,7 @@ def server(request):
 def slurm(request):
     reason = unavailable_reason()
     if reason:
-        if _required(request, "--require-slurm", "SAE_MNIST_REQUIRE_SLURM"):
+        if required(request, "--require-slurm", "SAE_MNIST_REQUIRE_SLURM"):
             pytest.fail(f"required, but {reason}")
         pytest.skip(reason)
     with slurm_cluster() as env:
@@ -143,7 +132,7 @@ def team_pipeline(request, server, tmp_path_factory) -> TeamRun:
     """The tiny profile, every stage logging to the server with two writing at once: the Slurm run where Slurm
     runs here (CI requires it), else a run of its own."""
     uri, artifacts = server
-    if unavailable_reason() is None or _required(request, "--require-slurm", "SAE_MNIST_REQUIRE_SLURM"):
+    if unavailable_reason() is None or required(request, "--require-slurm", "SAE_MNIST_REQUIRE_SLURM"):
         runs = request.getfixturevalue("cluster_runs")
         assert runs["fixed"].returncode == 0, runs["fixed"].stdout + runs["fixed"].stderr
         return TeamRun(runs["repo"], uri, artifacts)

@@ -31,27 +31,21 @@ def job_times(job_id: str, env: dict) -> tuple[datetime, datetime]:
     return datetime.fromisoformat(fields["StartTime"]), datetime.fromisoformat(fields["EndTime"])
 
 
-@pytest.fixture(scope="module")
-def runs(cluster_runs):
-    """The session's cluster run (tests/team.py): a SQLite store refused, one stage broken, then fixed."""
-    return cluster_runs
-
-
 def manifest(run_dir: Path) -> dict[str, dict]:
     return {job["name"]: job for job in json.loads((run_dir / "run.json").read_text())["jobs"]}
 
 
-def test_a_sqlite_store_is_refused_before_any_job_is_submitted(runs):
-    assert runs["refused"].returncode == 2
-    assert "MLFLOW_TRACKING_URI is not set" in runs["refused"].stderr
-    assert "set MLFLOW_TRACKING_URI to the team's tracking server" in runs["refused"].stderr
-    assert runs["jobs_after_refusal"] == runs["jobs_before"]
+def test_a_sqlite_store_is_refused_before_any_job_is_submitted(cluster_runs):
+    assert cluster_runs["refused"].returncode == 2
+    assert "MLFLOW_TRACKING_URI is not set" in cluster_runs["refused"].stderr
+    assert "set MLFLOW_TRACKING_URI to the team's tracking server" in cluster_runs["refused"].stderr
+    assert cluster_runs["jobs_after_refusal"] == cluster_runs["jobs_before"]
 
 
-def test_a_failed_stage_is_named_with_its_log_and_its_dependents_are_cancelled(runs):
-    status = runs["broken"]
+def test_a_failed_stage_is_named_with_its_log_and_its_dependents_are_cancelled(cluster_runs):
+    status = cluster_runs["broken"]
     assert status.returncode == 1, status.stdout + status.stderr
-    jobs = manifest(runs["run_dirs"][0])
+    jobs = manifest(cluster_runs["run_dirs"][0])
     log = jobs["baselines"]["log"]
     # DVC exits 255 when a stage fails; the log has the stage's own exit code.
     assert f"FAILED baselines (job {jobs['baselines']['job_id']}, exit 255): its log is {log}" in status.stdout
@@ -63,8 +57,8 @@ def test_a_failed_stage_is_named_with_its_log_and_its_dependents_are_cancelled(r
         "baselines": "FAILED", "report": "CANCELLED", "collect": "CANCELLED"}
 
 
-def test_every_stage_ran_as_its_own_job_in_dependency_order_two_at_once(runs):
-    env, jobs = runs["env"], manifest(runs["run_dirs"][0])
+def test_every_stage_ran_as_its_own_job_in_dependency_order_two_at_once(cluster_runs):
+    env, jobs = cluster_runs["env"], manifest(cluster_runs["run_dirs"][0])
     ran = {name: job for name, job in jobs.items() if name not in ("baselines", "report", "collect")}
     times = {name: job_times(job["job_id"], env) for name, job in ran.items()}
     for name, job in ran.items():
@@ -76,39 +70,40 @@ def test_every_stage_ran_as_its_own_job_in_dependency_order_two_at_once(runs):
     assert any(a_end > b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])), "no two jobs overlapped"
 
 
-def test_resubmission_runs_only_what_was_missing_and_restores_everything(runs):
-    assert runs["fixed"].returncode == 0, runs["fixed"].stdout + runs["fixed"].stderr
-    assert "done: every stage restored in the workspace" in runs["fixed"].stdout
-    assert list(manifest(runs["run_dirs"][1])) == ["baselines", "report", "collect"]
-    assert "submitted 2 stage jobs and collect (21 stages come from the run-cache)" in runs["fixed_submit"].stdout
-    collect_log = Path(manifest(runs["run_dirs"][1])["collect"]["log"]).read_text()
-    assert "Running stage" not in collect_log and collect_log.count("is cached - skipping run") == 23
-    status = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=runs["repo"], env=runs["env"],
-                            capture_output=True, text=True, check=True)
+def test_resubmission_runs_only_what_was_missing_and_restores_everything(cluster_runs):
+    assert cluster_runs["fixed"].returncode == 0, cluster_runs["fixed"].stdout + cluster_runs["fixed"].stderr
+    assert "done: every stage restored in the workspace" in cluster_runs["fixed"].stdout
+    assert list(manifest(cluster_runs["run_dirs"][1])) == ["baselines", "report", "collect"]
+    submitted = cluster_runs["fixed_submit"].stdout
+    assert "submitted 2 stage jobs and collect (23 stages come from the run-cache)" in submitted
+    collect_log = Path(manifest(cluster_runs["run_dirs"][1])["collect"]["log"]).read_text()
+    assert "Running stage" not in collect_log and collect_log.count("is cached - skipping run") == 25
+    status = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=cluster_runs["repo"],
+                            env=cluster_runs["env"], capture_output=True, text=True, check=True)
     assert json.loads(status.stdout) == {}
     for path in ("metrics/headline.json", "ablation/linear.json", "reports/report.md"):
-        target = runs["repo"] / path
+        target = cluster_runs["repo"] / path
         assert target.is_file() and not target.is_symlink() and target.stat().st_nlink == 1, path
 
 
-def test_the_cluster_run_s_metrics_equal_the_sequential_run_s(runs):
-    repo, sequential = runs["repo"], runs["sequential"]
+def test_the_cluster_run_s_metrics_equal_the_sequential_run_s(cluster_runs):
+    repo, sequential = cluster_runs["repo"], cluster_runs["sequential"]
     commit(repo, "cluster results")
     commit(sequential, "sequential results")
     subprocess.run(["git", "fetch", "-q", str(sequential), "HEAD"], cwd=repo, check=True)
     diff = subprocess.run([sys.executable, "-m", "dvc", "metrics", "diff", "FETCH_HEAD", "HEAD", "--json"], cwd=repo,
-                          env=runs["env"], capture_output=True, text=True, check=True)
+                          env=cluster_runs["env"], capture_output=True, text=True, check=True)
     assert json.loads(diff.stdout or "{}") == {}
     headline = json.loads((repo / "metrics" / "headline.json").read_text())
     assert headline == json.loads((sequential / "metrics" / "headline.json").read_text())
 
 
-def test_every_run_is_in_the_tracking_server(runs):
-    client = mlflow.MlflowClient(runs["uri"])
+def test_every_run_is_in_the_tracking_server(cluster_runs):
+    client = mlflow.MlflowClient(cluster_runs["uri"])
     experiment = client.get_experiment_by_name("sae-mnist")
     logged = {(r.data.tags.get("dvc_stage"), r.info.run_name, r.info.status)
               for r in client.search_runs([experiment.experiment_id], max_results=5000)}
-    with sqlite3.connect(runs["sequential"] / "mlflow.db") as db:  # the sequential run's local store
+    with sqlite3.connect(cluster_runs["sequential"] / "mlflow.db") as db:  # the sequential run's local store
         expected = set(db.execute("SELECT t.value, r.name, r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
                                   "AND t.key = 'dvc_stage'").fetchall())
     assert expected and {status for _, _, status in expected} == {"FINISHED"}

@@ -91,3 +91,33 @@ def test_a_point_inside_the_margin_is_equivalent_when_its_interval_is_too():
     # = [-0.00048, 0.00448] includes 0; 90% CI 0.002 ± 2.920 * 0.000577 = [0.00031, 0.00369] inside ±0.005
     point = resolve(np.array([0.101, 0.102, 0.103]), np.array([0.1, 0.1, 0.1]), 0.005)
     assert point.label == "equivalent" and point.tost_high == pytest.approx(0.002 + 2.919986 / math.sqrt(3) * 0.001)
+
+
+def test_extra_seeds_join_only_the_grid_points_their_frontiers_reach(result):
+    from sae_mnist.estimand import seed_frontiers
+
+    declared = thresholds.labelled_curves(result, 0.1, 0.005, (15.0, 120.0))[0]
+    # three more seeds of the settings at L0 20 and 40 only: their frontiers reach the grid points between them
+    extra_points = {p: [pt for pt in points(p) if pt["metrics"]["l0_at_0.1"] in (20.0, 40.0)] for p in ("l1", "kl")}
+    for p in extra_points:
+        extra_points[p] = [{**pt, "seed": pt["seed"] + 3} for pt in extra_points[p]]
+    extra = {p: seed_frontiers(v, 0.1) for p, v in extra_points.items()}
+    more = thresholds.labelled(declared.estimand, 0.1, 0.005, extra=extra)
+    grid = declared.estimand.grid
+    assert [p.n for p in more.points] == [6 if 20 <= l0 <= 40 else 3 for l0 in grid]
+    i = next(i for i, l0 in enumerate(grid) if 20 <= l0 <= 40)
+    kl, l1 = thresholds.with_extra_seeds(declared.estimand, extra, i)
+    assert kl[3:] == pytest.approx(kl[:3]) and l1[3:] == pytest.approx(l1[:3])  # the same seeds' values again
+    assert more.points[i].diff == pytest.approx(declared.points[i].diff)
+
+
+def test_an_unresolved_point_names_the_seeds_that_would_resolve_it():
+    from types import SimpleNamespace
+
+    from sae_mnist.equivalence import resolve
+
+    # conv's sparsest primary point before issue 33: mean -0.0057, sd 0.0054 over 3 seeds -> 9 seeds (the protocol)
+    point = resolve(np.array([-0.0111, -0.0057, -0.0003]) + 0.1, np.full(3, 0.1), 0.005)
+    assert point.label == "unresolved" and point.sd == pytest.approx(0.0054)
+    curve = thresholds.LabelledCurve(0.1, SimpleNamespace(grid=np.array([29.4])), [point], [], None)
+    assert thresholds.seeds_needed(curve) == [(29.4, 9)]

@@ -46,6 +46,7 @@ class Resolution:
     margin: float
     within_margin: bool  # the 90% interval lies inside (−margin, +margin)
     n: int
+    sd: float = float("nan")  # the sample sd of the per-seed differences (seeds_to_resolve's input)
 
 
 def resolve(kl: np.ndarray, l1: np.ndarray, margin: float) -> Resolution:
@@ -66,8 +67,9 @@ def resolve(kl: np.ndarray, l1: np.ndarray, margin: float) -> Resolution:
         label = "equivalent"
     else:
         label = "unresolved"
+    sd = float(np.std(np.asarray(kl, float) - np.asarray(l1, float), ddof=1))
     return Resolution(label, two_sided.diff, two_sided.ci_low, two_sided.ci_high, one_sided.ci_low,
-                      one_sided.ci_high, margin, within, n)
+                      one_sided.ci_high, margin, within, n, sd)
 
 
 def probability_resolved(n: int, diff: float, sd: float, margin: float) -> float:
@@ -136,7 +138,7 @@ def crossings(l0: list[float], points: list[Resolution]) -> list[Crossing]:
     labelled L1 better (or the reverse), with any equivalent or unresolved points between them."""
     if len(l0) != len(points) or list(l0) != sorted(l0):
         raise ValueError("the curve's L0 values must be sorted and one per resolved point")
-    directed = [i for i, p in enumerate(points) if p.label in ("KL better", "L1 better")]
+    directed = [i for i, p in enumerate(points) if p.label in LABELS[:2]]
     found = []
     for i, j in zip(directed, directed[1:]):
         if points[i].label == points[j].label:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...equivalence import LABELS, Crossing, Resolution, crossings, resolve
+from ... import stats
+from ...equivalence import LABELS, Crossing, Resolution, crossings, resolve, seeds_to_resolve
 from ...estimand import Estimand, primary_estimand
 from ...plots import save
 from ..analysis import ArchResult
@@ -33,8 +34,24 @@ class LabelledCurve:
     declared: tuple[float, float] | None  # the declared L0 range, where this curve also reads beyond it
 
 
-def labelled(est: Estimand, threshold: float, margin: float, declared: tuple[float, float] | None = None):
-    points = [resolve(est.fvu_kl[:, i], est.fvu_l1[:, i], margin) for i in range(len(est.grid))]
+def with_extra_seeds(est: Estimand, extra: dict[str, dict[int, tuple]] | None, i: int) -> tuple[np.ndarray, ...]:
+    """(KL, L1) FVU of every seed at grid point i: the estimand's seeds, then each extra seed (a study's, e.g.
+    sparse_end: only the settings around some grid points) whose L1 and KL frontiers both reach that L0."""
+    kl, l1 = list(est.fvu_kl[:, i]), list(est.fvu_l1[:, i])
+    for seed in sorted(set(extra["l1"]) & set(extra["kl"])) if extra else ():
+        read = [stats.interpolate_at(extra[p][seed][0], extra[p][seed][1], est.grid[i], log_y=est.log_fvu)
+                if len(extra[p][seed][0]) else np.nan for p in ("kl", "l1")]
+        if np.isfinite(read).all():
+            kl.append(float(read[0]))
+            l1.append(float(read[1]))
+    return np.array(kl), np.array(l1)
+
+
+def labelled(est: Estimand, threshold: float, margin: float, declared: tuple[float, float] | None = None,
+             extra: dict[str, dict[int, tuple]] | None = None) -> LabelledCurve:
+    """The curve of `est`, each grid point resolved over its seeds and any `extra` seeds' frontiers (penalty ->
+    seed -> (L0, FVU)) that reach it; the estimand itself keeps its own seeds."""
+    points = [resolve(*with_extra_seeds(est, extra, i), margin) for i in range(len(est.grid))]
     return LabelledCurve(threshold, est, points, crossings(list(est.grid), points), declared)
 
 
@@ -83,10 +100,25 @@ def sentence(arch: str, curve: LabelledCurve) -> str:
     else:
         directions = {p.label for p in curve.points} & set(LABELS[:2])
         text += "; the sign does not change" if len(directions) <= 1 else ""
-    unresolved = sum(p.label == LABELS[3] for p in curve.points)
-    if unresolved:
-        text += f". {unresolved} point(s) stay unresolved with {curve.points[0].n} seeds"
+    needed = seeds_needed(curve)
+    if needed:
+        text += (f". {len(needed)} point(s) stay unresolved; the seeds that would resolve each with 80% power "
+                 "(equivalence.seeds_to_resolve, from its observed mean and sd): "
+                 + ", ".join(f"L0 {l0_text(l0)}: {n}" for l0, n in needed))
     return text + "."
+
+
+def seeds_needed(curve: LabelledCurve) -> list[tuple[float, int | str]]:
+    """(L0, seeds) of each unresolved point: how many seeds resolve it with 80% power ("over 200" past that)."""
+    needed = []
+    for l0, point in zip(curve.estimand.grid, curve.points):
+        if point.label != LABELS[3]:
+            continue
+        try:
+            needed.append((float(l0), seeds_to_resolve(point.diff, point.sd, point.margin)))
+        except ValueError:
+            needed.append((float(l0), "over 200"))
+    return needed
 
 
 def rows(curve: LabelledCurve) -> list[list[str]]:
