@@ -136,3 +136,16 @@ def test_each_architecture_trains_at_its_own_budget():
         assert stack.model_dump() == {**params.train.model_dump(), "epochs": stack.epochs}
     # Each budget is chosen by the verdict per architecture (benchmarks/budget_*.json): they differ today.
     assert params.train.of("conv").epochs != params.train.of("linear").epochs
+
+
+def test_sparse_end_repeats_frontier_settings_on_new_seeds(tmp_path):
+    extra = {"seeds": [3, 4], "l1": {"lam": [1.2, 2.5]}, "kl": [{"beta": 300.0, "scale": 2.0, "rho": [0.001]}]}
+    params = load_params(write_params(tmp_path, lambda p: p.update(sparse_end={"conv": extra})))
+    assert params.sparse_end.of("linear") is None and params.sparse_end.conv.seeds == [3, 4]
+    assert [s.lam for s in params.sparse_end.conv.settings("l1")] == [1.2, 2.5]
+    for change, reason in ((lambda e: e.update(seeds=[2, 3]), r"sparse_end.conv.seeds \[2\] are already among seeds"),
+                           (lambda e: e["l1"].update(lam=[1.3]), r"sparse_end.conv.l1: lam=1.3 are not settings")):
+        bad = {**extra, "l1": dict(extra["l1"])}
+        change(bad)
+        with pytest.raises(ParamsError, match=reason):
+            load_params(write_params(tmp_path, lambda p: p.update(sparse_end={"conv": bad})))

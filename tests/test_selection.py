@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -78,3 +79,16 @@ def test_grid_extends_beyond_the_edge_of_a_best_until_the_cap():
 
 def test_ties_go_to_the_rate_nearest_the_base():
     assert Choice("l1", np.array([10.0]), "declared", {1 / 3: -1.0, 1.0: -1.0, 3.0: -1.0}).best == 1.0
+
+
+def test_rates_are_read_for_their_architecture(tmp_path):
+    from sae_mnist.selection import read_rates
+
+    path = tmp_path / "linear.json"
+    choice = choose("l1", LINES, 0.1, (1, 1000))
+    path.write_text(json.dumps({"arch": "linear", "chosen": {"l1": choice.as_json(0.003)}}))
+    assert read_rates(path, "linear") == {"l1": pytest.approx(0.009)}
+    with pytest.raises(ValueError, match="holds the rates of 'linear', not 'conv'"):
+        read_rates(path, "conv")
+    with pytest.raises(FileNotFoundError, match=r"run `dvc repro lr_select@conv`"):
+        read_rates(tmp_path / "conv.json", "conv")

@@ -193,6 +193,30 @@ class SweepParams(_Strict):
         return unique
 
 
+class ExtraSeeds(_Strict):
+    """`sparse_end@<arch>`: more seeds of only the L1 and KL settings that bracket grid points 3 seeds leave
+    unresolved (docs/design/verdict-protocol.md, section 3); each must be a frontier setting of the architecture."""
+
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    l1: L1Sweep
+    kl: list[KLPath] = Field(min_length=1)
+
+    _distinct_values = field_validator("seeds")(_distinct)
+
+    def settings(self, penalty: str) -> list:
+        if penalty == "l1":
+            return [L1Params(lam=v) for v in self.l1.lam]
+        return [KLParams(beta=path.beta, rho=r, scale=path.scale) for path in self.kl for r in path.rho]
+
+
+class SparseEndParams(_Strict):
+    linear: ExtraSeeds | None = None
+    conv: ExtraSeeds | None = None
+
+    def of(self, arch: str) -> ExtraSeeds | None:
+        return getattr(self, arch)
+
+
 class ProbeParams(_Strict):
     # Multinomial logistic regression (scikit-learn, lbfgs) on standardised features.
     C: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, description="inverse L2 strengths to choose from")
@@ -373,6 +397,7 @@ class Params(_Strict):
     robustness: RobustnessParams
     split: SplitParams
     lr_select: LrSelectParams
+    sparse_end: SparseEndParams | None = None  # absent: 3 seeds resolve every grid point
     wide: WideParams
     evaluate: EvaluateParams
     probe: ProbeParams
@@ -397,6 +422,23 @@ class Params(_Strict):
             raise ValueError(f"{info.field_name}.seed {study.seed} must be one of seeds {seeds}: "
                              f"{why[info.field_name]}")
         return study
+
+    @model_validator(mode="after")
+    def _sparse_end_adds_seeds_of_frontier_settings(self) -> Params:
+        for arch in ("linear", "conv"):
+            extra = self.sparse_end.of(arch) if self.sparse_end else None
+            if extra is None:
+                continue
+            if repeated := sorted(set(extra.seeds) & set(self.seeds)):
+                raise ValueError(f"sparse_end.{arch}.seeds {repeated} are already among seeds {self.seeds}: "
+                                 "name seeds the frontier has not trained")
+            for penalty in ("l1", "kl"):
+                frontier = self.sweep.points(penalty, self.penalty.of(penalty, arch), arch)
+                if stray := [s for s in extra.settings(penalty) if s not in frontier]:
+                    stray = "; ".join(",".join(f"{k}={v:g}" for k, v in s.model_dump().items()) for s in stray)
+                    raise ValueError(f"sparse_end.{arch}.{penalty}: {stray} are not settings of the {arch} "
+                                     f"{penalty} frontier (sweep:), whose points the extra seeds repeat")
+        return self
 
     @field_validator("seeds")
     @classmethod
