@@ -34,7 +34,9 @@ GROUPS = {
     "wide code": ["wide@*"],
     "budget sensitivity": ["robustness@*-budget"],
     "learning-rate sensitivity": ["robustness@*-lr"],
-    "learning-rate selection": ["lr_select@*"],
+    # one study per architecture: each is its own stage, needing nothing of the other (docs/design/verdict-protocol.md)
+    "learning-rate selection, linear": ["lr_select@linear"],
+    "learning-rate selection, conv": ["lr_select@conv"],
 }
 TARGETS_S = {"core": 5400, "study": 3600}  # issue 22: core at most 90 min, each study at most 60 min
 
