@@ -5,8 +5,8 @@ One seed's stack of every L1, KL and TopK frontier setting is trained at train.l
 truncated code at evaluate.active_threshold) read at the primary estimand's grid: PRIMARY_GRID_POINTS L0 values
 evenly spaced in log L0 inside the range that the penalty's frontier covers at every factor, narrowed to the
 declared `sweep.l0_range` (GRID_RANGES: where they share no L0 there, the range they share), log FVU interpolated
-linearly in log L0. The lowest score wins. Where a penalty's best
-lies at an edge of the grid, one more rate beyond that edge is trained (next_factor), up to a cap.
+linearly in log L0. The lowest score wins. Where a penalty's best lies at an edge of the grid, one more rate beyond
+that edge is trained (next_factor), up to a cap.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class Choice:
     @property
     def best(self) -> float:
         """The factor with the lowest score (ties, or no grid: the one nearest 1, then the smaller)."""
-        return min(self.scores, key=lambda f: (self.scores[f] if self.grid_range != "none" else 0.0, abs(np.log(f)), f))
+        scored = self.grid_range != "none"
+        return min(self.scores, key=lambda f: (self.scores[f] if scored else 0.0, abs(np.log(f)), f))
 
     @property
     def at_edge(self) -> str | None:
@@ -60,7 +61,8 @@ class Choice:
 def frontier(points: list[dict], threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """(L0, FVU) of the Pareto frontier of evaluated points (a frontier file's: metrics at each threshold)."""
     key = f"{threshold:g}"
-    return pareto_front([p["metrics"][f"l0_at_{key}"] for p in points], [p["metrics"][f"fvu_at_{key}"] for p in points])
+    return pareto_front([p["metrics"][f"l0_at_{key}"] for p in points],
+                        [p["metrics"][f"fvu_at_{key}"] for p in points])
 
 
 def choose(penalty: str, points_by_factor: dict[float, list[dict]], threshold: float,
