@@ -19,7 +19,7 @@ def encode_all(model, x, batch_size: int):
     return torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
 
 
-def log_test_metrics(run_id: str, metrics: dict, split: str = "test") -> bool:
+def log_held_out_metrics(run_id: str, metrics: dict, split: str = "test") -> bool:
     """Log `metrics` as <split>_* (test_* by default) to a model's MLflow run; False (with a warning) when the store
     does not have it."""
     import mlflow

@@ -35,7 +35,7 @@ def run(arch: str, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Pat
     from ..data import load_split, read_manifest
     from ..io import read_json, write_json
     from ..training import to_float_images
-    from ..heldout import held_out_metrics, load_model, log_test_metrics
+    from ..heldout import held_out_metrics, load_model, log_held_out_metrics
     from ..members import train_members
 
     seed = params.ablation.seed
@@ -48,7 +48,7 @@ def run(arch: str, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Pat
         info = read_json(model_dir / f"{m.name}.json")
         model, penalty = load_model(info, model_dir / f"{m.name}.pt")
         metrics, _, _ = held_out_metrics(model, penalty, x, params)
-        log_test_metrics(info["mlflow_run_id"], metrics)
+        log_held_out_metrics(info["mlflow_run_id"], metrics)
         rows.append({"variant": m.variant, "recipe": m.suffix, "recipe_params": m.recipe.model_dump(),
                      "convergence": info["convergence"], "metrics": metrics})
     manifest = read_manifest(data_dir)

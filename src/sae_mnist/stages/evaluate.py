@@ -46,7 +46,7 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
 
     from .. import tracking
     from ..data import load_split, read_manifest
-    from ..heldout import encode_all, held_out_metrics, load_model, log_test_metrics
+    from ..heldout import encode_all, held_out_metrics, load_model, log_held_out_metrics
     from ..io import staged_dir, write_json
     from ..members import variant_name
     from ..probes import choose_C, probe_accuracy
@@ -80,7 +80,7 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
                 metrics |= probe_accuracy(train_codes, train.labels, z.flatten(1).numpy(), test.labels, C,
                                           params.probe.max_iter, params.probe.max_samples)
             metrics["train_relative_change_last_tenth"] = info["convergence"]["relative_change_last_tenth"]
-            log_test_metrics(info["mlflow_run_id"], metrics)
+            log_held_out_metrics(info["mlflow_run_id"], metrics)
             results.append({"setting": info["penalty_params"], "seed": info["seed"], "default": info["default_setting"],
                             "name": info["name"], "metrics": metrics,
                             "training": {k: info[k] for k in TRAINING_KEPT}})

@@ -25,7 +25,7 @@ def run(arch: str, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Pat
     import torch
 
     from ..data import load_split, read_manifest, split_digest
-    from ..heldout import evaluated_points, log_test_metrics
+    from ..heldout import evaluated_points, log_held_out_metrics
     from ..io import write_json
     from ..members import frontier_members, train_members
     from ..provenance import git_commit
@@ -51,7 +51,7 @@ def run(arch: str, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Pat
             points = evaluated_points(stack, trained.penalties, trained.models, trained.stack,
                                       trained.result.convergence, s.seed, training, x, params)
             for point, run_id in zip(points, trained.run_ids):
-                log_test_metrics(run_id, point["metrics"], split="validation")
+                log_held_out_metrics(run_id, point["metrics"], split="validation")
                 point["training"]["mlflow_run_id"] = run_id
             variations[factor] = {"factor": factor, "lr": training.lr, "points": points,
                                   "wall_time_s": trained.result.wall_time_s}

@@ -33,7 +33,7 @@ def run(arch: str, study: str, data_dir: Path, model_dir: Path, log_dir: Path, o
     from ..io import write_json
     from ..provenance import git_commit
     from ..training import to_float_images
-    from ..heldout import evaluated_points, log_test_metrics
+    from ..heldout import evaluated_points, log_held_out_metrics
     from ..members import compared_members, train_members
 
     r, base = params.robustness, params.train.of(arch)
@@ -49,7 +49,7 @@ def run(arch: str, study: str, data_dir: Path, model_dir: Path, log_dir: Path, o
         points = evaluated_points(members, trained.penalties, trained.models, trained.stack,
                                   trained.result.convergence, r.seed, training, x, params)
         for point, run_id in zip(points, trained.run_ids):
-            log_test_metrics(run_id, point["metrics"])
+            log_held_out_metrics(run_id, point["metrics"])
             point["training"]["mlflow_run_id"] = run_id
         variations.append({"factor": factor, "epochs": training.epochs, "lr": training.lr, "points": points,
                            "wall_time_s": trained.result.wall_time_s})

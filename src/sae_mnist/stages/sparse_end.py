@@ -27,7 +27,7 @@ def run(arch: str, data_dir: Path, rates_file: Path, model_dir: Path, log_dir: P
     import torch
 
     from ..data import load_split, read_manifest
-    from ..heldout import evaluated_points, log_test_metrics
+    from ..heldout import evaluated_points, log_held_out_metrics
     from ..io import write_json
     from ..members import compared_members, train_members
     from ..provenance import git_commit
@@ -46,7 +46,7 @@ def run(arch: str, data_dir: Path, rates_file: Path, model_dir: Path, log_dir: P
         evaluated = evaluated_points(members, trained.penalties, trained.models, trained.stack,
                                      trained.result.convergence, seed, training, x, params)
         for point, member, run_id in zip(evaluated, members, trained.run_ids):
-            log_test_metrics(run_id, point["metrics"])
+            log_held_out_metrics(run_id, point["metrics"])
             point["training"] |= {"lr": member.lr, "mlflow_run_id": run_id}
         points += evaluated
     manifest = read_manifest(data_dir)

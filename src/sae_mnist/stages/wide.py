@@ -25,7 +25,7 @@ def run(seed: int, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Pat
     from ..io import read_json, write_json
     from ..probes import probe
     from ..training import to_float_images
-    from ..heldout import encode_all, held_out_metrics, load_model, log_test_metrics
+    from ..heldout import encode_all, held_out_metrics, load_model, log_held_out_metrics
     from ..members import Member, train_members
 
     w = params.wide
@@ -44,7 +44,7 @@ def run(seed: int, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Pat
         metrics, _, z = held_out_metrics(model, penalty, x, params)
         train_codes = encode_all(model, x_train, params.evaluate.batch_size)[1].numpy()
         metrics |= probe(train_codes, train.labels, z.numpy(), test.labels, params.probe)
-        log_test_metrics(info["mlflow_run_id"], {k: v for k, v in metrics.items() if not isinstance(v, dict)})
+        log_held_out_metrics(info["mlflow_run_id"], {k: v for k, v in metrics.items() if not isinstance(v, dict)})
         rows.append({"variant": m.variant, "hidden": w.hidden, "setting": m.settings.model_dump(),
                      "convergence": info["convergence"], "metrics": metrics})
     manifest = read_manifest(data_dir)
