@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sae_mnist.params import ProbeParams
-from sae_mnist.probes import (choose_C, pca_basis, pca_codes, pca_fvu, probe, probe_accuracy,
-                               probe_chosen_on_validation)
+from sae_mnist.probes import (choose_C, choose_C_on_validation, pca_basis, pca_codes, pca_fvu, probe,
+                               probe_accuracy)
 
 
 def test_pca_fvu_by_hand():
@@ -86,18 +86,17 @@ def test_the_held_out_part_scales_with_the_data():
         held_out_count(1, 0.2)
 
 
-def test_the_probe_chosen_on_validation_is_the_one_scored_on_test():
+def test_C_is_chosen_on_the_validation_split():
     x, labels, _ = blobs(500)
     params = ProbeParams(C=[1e-6, 1.0], validation=0.25, max_iter=500, pca_components=1, max_samples=200)
     scrambled = labels.copy()
     scrambled[200:300] = (labels[200:300] + 1) % 3  # beyond max_samples: a probe that fitted them would err
-    result = probe_chosen_on_validation(x[:300], scrambled[:300], x[300:400], labels[300:400], x[400:], labels[400:],
-                                        params)
-    assert result["probe_C"] == 1.0 and result["probe_validation"]["1"] == 1.0 > result["probe_validation"]["1e-06"]
-    # not refitted: exactly the C = 1 probe fitted on the first 200 rows, scored on the test rows
-    assert result["probe_accuracy"] == probe_accuracy(x[:200], labels[:200], x[400:], labels[400:], C=1.0,
-                                                      max_iter=500)["probe_accuracy"] == 1.0
+    C, scores = choose_C_on_validation(x[:300], scrambled[:300], x[300:400], labels[300:400], params)
+    assert C == 1.0 and scores["1"] == 1.0 > scores["1e-06"]
     # the validation split decides: labels there that only a near-constant classifier gets "right" pick the tiny C
     constant = np.full(100, np.bincount(labels[:200]).argmax())
-    chosen = probe_chosen_on_validation(x[:200], labels[:200], x[300:400], constant, x[400:], labels[400:], params)
-    assert chosen["probe_C"] == 1e-6 and chosen["probe_validation"]["1e-06"] > chosen["probe_validation"]["1"]
+    C, scores = choose_C_on_validation(x[:200], labels[:200], x[300:400], constant, params)
+    assert C == 1e-6 and scores["1e-06"] > scores["1"]
+    # ties go to the smaller C
+    tie = ProbeParams(C=[10.0, 1.0], validation=0.25, max_iter=500, pca_components=1)
+    assert choose_C_on_validation(x[:200], labels[:200], x[300:400], labels[300:400], tie)[0] == 1.0
