@@ -1,11 +1,14 @@
 """The training budget chosen by the verdict: the L1 and KL frontiers of one architecture retrained at doubling budgets.
 
     python benchmarks/budget_by_verdict.py --arch linear [--seed 0] [--epochs 20 40 80] [--lr LR]
-        [--params params.yaml] [--data data/mnist] [--out benchmarks/budget_<arch>.json]
+        [--lr-select lr_select/<arch>.json] [--params params.yaml] [--data data/mnist]
+        [--out benchmarks/budget_<arch>.json]
 
 For each budget (train.epochs; the warm-ups and the cosine decay stretch with it), every L1 and KL frontier
-setting of params.yaml is trained on one seed as one stack with the train stage's own code, recipe and data,
-and evaluated by the evaluate stage's `held_out_metrics`. From those points the report's primary estimand is
+setting of params.yaml is trained on one seed as one stack with the train stage's own code and recipe, on the fit
+split (the validation split held out), each penalty at the rate lr_select chose for it (train.lr where its file is
+absent; --lr: one rate for all), and evaluated on the validation split by the evaluate stage's `held_out_metrics`:
+a choice, so it never reads the test split (docs/design/verdict-protocol.md). From those points the report's primary estimand is
 computed exactly as the report computes it (estimand.primary_estimand at evaluate.active_threshold, inside
 sweep.l0_range): for one seed, the KL − L1 curve on the grid and its mean D.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -50,7 +54,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", default=[20, 40, 80])
     parser.add_argument("--ci-half-width", type=float, default=None,
                         help="the primary estimand's 3-seed 95%% CI half-width, if known (else 10%% of itself rules)")
-    parser.add_argument("--lr", type=float, default=None, help="train.lr for every budget (default: params.yaml's)")
+    parser.add_argument("--lr", type=float, default=None, help="one rate for every model and budget (default: each "
+                        "penalty's from --lr-select)")
+    parser.add_argument("--lr-select", type=Path, default=None,
+                        help="the lr_select stage's file (default: lr_select/<arch>.json; absent: train.lr)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, default=Path("data/mnist"))
     parser.add_argument("--out", type=Path, default=None)
@@ -66,24 +73,30 @@ def main() -> None:
     from sae_mnist.provenance import cpu_name, git_commit
     from sae_mnist.heldout import train_points
     from sae_mnist.members import compared_members
+    from sae_mnist.selection import read_rates
     from sae_mnist.training import to_float_images
     from training_speed import matmul_gflops  # this directory's, as flop_bound.py does
 
     params = load_params(args.params)
     theta, l0_range = params.evaluate.active_threshold, params.sweep.l0_range.of(args.arch)
     members = compared_members(params, args.arch)
+    rates_file = args.lr_select or Path(f"lr_select/{args.arch}.json")
+    rates = read_rates(rates_file, args.arch) if args.lr is None and rates_file.is_file() else {}
+    members = [replace(m, lr=rates.get(m.penalty)) for m in members]
     torch.set_num_threads(params.train.threads)
     device = torch.device("cpu")
-    images = torch.from_numpy(load_split(args.data, "train").images[: params.train.max_samples].copy())
-    x_test = to_float_images(torch.from_numpy(load_split(args.data, "test").images.copy()), device)
+    images = torch.from_numpy(load_split(args.data, "fit", params.split.validation).images[
+        : params.train.max_samples].copy())
+    x_validation = to_float_images(torch.from_numpy(load_split(args.data, "validation", params.split.validation)
+                                                    .images.copy()), device)
 
     _, rate_before = matmul_gflops(device)
     budgets = []
     for epochs in args.epochs:
         training = params.train.of(args.arch).model_copy(
             update={"epochs": epochs, **({"lr": args.lr} if args.lr is not None else {})})
-        evaluated, result = train_points(params, args.arch, args.seed, members, training, images, x_test, device,
-                                         desc=f"{args.arch} {epochs} epochs")
+        evaluated, result = train_points(params, args.arch, args.seed, members, training, images, x_validation,
+                                         device, desc=f"{args.arch} {epochs} epochs")
         points = []
         for pt in evaluated:
             metrics, c = pt["metrics"], pt["training"]["convergence"]
@@ -114,7 +127,9 @@ def main() -> None:
                              args.ci_half_width)
     out = {"command": " ".join(["python", *sys.argv]), "arch": args.arch, "seed": args.seed,
            "l0_range": list(l0_range), "active_threshold": theta, "recipe": params.recipe.model_dump(),
-           "lr": params.train.lr if args.lr is None else args.lr,
+           "lr": args.lr if args.lr is not None else {"l1": rates.get("l1", params.train.lr),
+                                                     "kl": rates.get("kl", params.train.lr)},
+           "lr_select": str(rates_file) if rates else None, "split": {"trained_on": "fit", "evaluated_on": "validation"},
            "dataset": read_manifest(args.data)["dataset"], "git_commit": git_commit(), "machine": cpu_name(),
            "threads": params.train.threads, "sgemm_gflops": {"before": round(rate_before), "after": round(rate_after)},
            "budgets": budgets, "decision": decision}

@@ -10,9 +10,10 @@ import pytest
 
 from tests.conftest import REPO
 
-# The code that chooses: the learning rate (lr_select). The flip of issue 33 adds placement, the budget rule, the
+# The code that chooses: the learning rate (lr_select) and the budget rule. The flip of issue 33 adds placement, the
 # probe's C, the ablation and the robustness study here.
-DECISION_MODULES = ["src/sae_mnist/stages/lr_select.py", "src/sae_mnist/selection.py"]
+DECISION_MODULES = ["src/sae_mnist/stages/lr_select.py", "src/sae_mnist/selection.py",
+                    "benchmarks/budget_by_verdict.py"]
 ALLOWED = {"load_split": {"fit", "validation"}, "train_members": {"fit"}}
 
 

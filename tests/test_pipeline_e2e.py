@@ -224,7 +224,8 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
         [f"{arch}-seed{seed}" for arch in ("linear", "conv") for seed in SEEDS]
         + [f"{arch}-ablation-seed0" for arch in ("linear", "conv")] + [f"linear{hidden}-seed{seed}" for seed in SEEDS]
         + [f"{arch}-robustness-{study}-x{f:g}-seed0" for arch in ("linear", "conv")
-           for study, factors in (("budget", BUDGET_FACTORS), ("lr", LR_FACTORS)) for f in factors])
+           for study, factors in (("budget", BUDGET_FACTORS), ("lr", LR_FACTORS)) for f in factors]
+        + [f"{arch}-lr_select-lr-x{f:g}-seed0" for arch in ("linear", "conv") for f in SELECT_FACTORS])
     for parent in parents.values():
         assert parent.inputs.dataset_inputs[0].dataset.name == FALLBACK_DATASET
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]

@@ -109,6 +109,6 @@ def train_points(params: Params, arch: str, seed: int, members: list, training: 
 
     penalties, models, stack = initial_stack(arch, params.model, members, seed, images)
     result = train_stack(stack, penalties, [m.name for m in members], images, training, seed, device,
-                         recipes=[m.recipe for m in members], desc=desc)
+                         recipes=[m.recipe for m in members], desc=desc, lrs=[m.lr or training.lr for m in members])
     return evaluated_points(members, penalties, models, stack, result.convergence, seed, training, x_test,
                             params), result
