@@ -65,11 +65,7 @@ def choose_C(train_x: np.ndarray, train_y: np.ndarray, params: ProbeParams) -> t
     """
     train_x, train_y = train_x[: params.max_samples], train_y[: params.max_samples]
     n_fit = len(train_x) - held_out_count(len(train_x), params.validation)
-    fit, held = slice(0, n_fit), slice(n_fit, None)
-    scores = {C: probe_accuracy(train_x[fit], train_y[fit], train_x[held], train_y[held], C, params.max_iter)
-              for C in sorted(params.C)}
-    best = max(scores, key=lambda C: (scores[C]["probe_accuracy"], -C))
-    return best, {f"{C:g}": r["probe_accuracy"] for C, r in scores.items()}
+    return choose_C_on_validation(train_x[:n_fit], train_y[:n_fit], train_x[n_fit:], train_y[n_fit:], params)
 
 
 def held_out_count(n_images: int, fraction: float) -> int:

@@ -9,7 +9,7 @@ both penalties at the shared rate (train.lr, the factor 1 of the grid) beside it
 from __future__ import annotations
 
 from ...estimand import Estimand, points_estimand
-from ..text import markdown_table
+from ..text import PENALTY_LABEL, markdown_table
 
 EDGE_WORDS = {"low": "the grid's lowest rate", "high": "the grid's highest rate"}
 
@@ -32,7 +32,7 @@ def score_rows(selection: dict) -> list[list[str]]:
             notes.append("scored where the rates' frontiers overlap, outside the declared range")
         elif choice["grid_range"] == "none":
             notes.append("the rates' frontiers share no L0: train.lr kept")
-        rows.append([penalty.upper() if penalty != "topk" else "TopK", *cells, f"{choice['lr']:.3g}",
+        rows.append([PENALTY_LABEL[penalty], *cells, f"{choice['lr']:.3g}",
                      "; ".join(notes) or "–"])
     return rows
 
