@@ -72,17 +72,20 @@ def worker(labels: list[str], threads: int, stack: str | None, out: Path) -> Non
     import torch
 
     from sae_mnist.params import load_params
-    from sae_mnist.members import frontier_members
+    from sae_mnist.members import at_rates, frontier_members
+    from sae_mnist.rates import read_rates
     from sae_mnist.verify.retrain import (committed_points, load_data, parse_points, prepare_data, retrain,
                                           train_in_memory)
 
     params = load_params(ROOT / "params.yaml")
-    data = load_data(prepare_data(params, Path(os.environ["VERIFY_SCRATCH"]), None, _digest(ROOT)))
+    data = load_data(prepare_data(params, Path(os.environ["VERIFY_SCRATCH"]), None, _digest(ROOT)),
+                     params.split.validation)
     results = {}
     if stack:
         arch, seed = stack.split("@")
-        evaluated, seconds = train_in_memory(params, arch, int(seed), frontier_members(params, arch), data, threads,
-                                             desc=stack)
+        members = at_rates(frontier_members(params, arch), read_rates(ROOT / "lr_select" / f"{arch}.json", arch),
+                           params.train.lr)
+        evaluated, seconds = train_in_memory(params, arch, int(seed), members, data, threads, desc=stack)
         results = {f"{p['name']}@{seed}": {"metrics": p["metrics"], "seconds": seconds} for p in evaluated}
     else:
         for point in parse_points(labels, committed_points(ROOT)):

@@ -116,6 +116,11 @@ def test_relock_code_records_changed_code_without_data_or_outputs_and_refuses_an
     before = (clone / "dvc.lock").read_text()
     with pytest.raises(RuntimeError, match=r"not only code changed.*step: .*changed params params.yaml: scale \(modified\)"):
         staleness.relock_code(clone)
+    # Restricted to the stages that changed only in code, the rest left stale (a regeneration under way)
+    (clone / "last.py").write_text("import shutil  # copy it\nshutil.copy('out.txt', 'final.txt')\n")
+    assert staleness.main(["--repo", str(clone), "--relock-code", "--stages", "la*"]) == 0
+    assert list(staleness.stale_stages(staleness.dvc_status(clone))) == ["step"]
+    before = (clone / "dvc.lock").read_text()
     (clone / "params.yaml").write_text("scale: 2\n")
     (clone / "data.txt").write_text("4\n")
     with pytest.raises(RuntimeError, match=r"step: changed deps .*data.txt \(modified\)"):

@@ -110,12 +110,18 @@ def code_only(changes: dict[str, list[str]], tracked: set[str], with_outputs: bo
                     for p in paths("changed outs")))
 
 
-def relock_code(repo: Path, with_outputs: bool = False) -> list[str]:
+def relock_code(repo: Path, with_outputs: bool = False, only: list[str] | None = None) -> list[str]:
     """`dvc commit -f` (missing data and outputs allowed) of every stage stale only in git-tracked files; returns
-    the stages re-locked. Raises RuntimeError naming the stages that changed otherwise, before touching any."""
+    the stages re-locked. Raises RuntimeError naming the stages that changed otherwise, before touching any.
+    `only`: glob patterns of the stages to consider (e.g. ["lr_select@*"] while a regeneration leaves others stale
+    for other reasons); the rest are left as they are."""
+    from fnmatch import fnmatch
+
     from dvc.repo import Repo
 
     stale = stale_stages(dvc_status(repo))
+    if only is not None:
+        stale = {stage: changes for stage, changes in stale.items() if any(fnmatch(stage, p) for p in only)}
     tracked = set(subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True,
                                  check=True).stdout.split("\n"))
     refused = {stage: changes for stage, changes in stale.items() if not code_only(changes, tracked, with_outputs)}
@@ -141,10 +147,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="record in dvc.lock the changed code of stages stale only in code (module docstring)")
     parser.add_argument("--with-outputs", action="store_true",
                         help="with --relock-code: also outputs kept in git and edited on purpose")
+    parser.add_argument("--stages", nargs="+", metavar="PATTERN",
+                        help="with --relock-code: only the stages matching these glob patterns, e.g. 'lr_select@*'")
     args = parser.parse_args(argv)
     try:
         if args.relock_code:
-            relocked = relock_code(args.repo, args.with_outputs)
+            relocked = relock_code(args.repo, args.with_outputs, args.stages)
             print(f"re-locked {len(relocked)} stage(s) whose code changed: {', '.join(relocked) or 'none'}")
             return 0
         status = dvc_status(args.repo)

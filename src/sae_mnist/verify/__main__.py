@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -14,7 +16,7 @@ from pathlib import Path
 from .. import verify as package
 from ..errors import BenchmarkError
 from ..io import read_json
-from . import compare, environment
+from . import compare, environment, regenerating
 from .retrain import VerifyError, committed_points, load_data, parse_points, prepare_data, retrain, sample_points
 
 DEFAULT_POINTS = 3
@@ -111,7 +113,7 @@ def check_training(root: Path, args: argparse.Namespace, params, scratch: Path) 
     summary = read_json(root / "reports" / "summary.json")
     data_dir = prepare_data(params, scratch, args.data, summary["data_digest"], workspace=root)
     print(f"  MNIST from {data_dir}: digest {summary['data_digest']}, as committed", flush=True)
-    data = load_data(data_dir)
+    data = load_data(data_dir, params.split.validation)
     rows = []
     for point in points:
         metrics, seconds = retrain(params, point, data)
@@ -146,6 +148,43 @@ def conclude(ids: list[dict], numbers: list[dict], trained: list[dict], seconds:
     return 0
 
 
+def forwarded(args: argparse.Namespace, root: Path, tree: Path) -> list[str]:
+    """The reader's options, for a verification of `tree` instead of `root`: paths absolute, and the workspace's
+    MNIST passed on (a scratch worktree has none; its digest is still checked)."""
+    options = ["--n-points", str(args.n_points)]
+    if args.points:
+        options += ["--points", *args.points]
+    if args.sample_seed is not None:
+        options += ["--sample-seed", str(args.sample_seed)]
+    options += [flag for flag, on in (("--no-retrain", args.no_retrain), ("--verbose", args.verbose)) if on]
+    if args.json:
+        options += ["--json", str(args.json.resolve())]
+    data = args.data.resolve() if args.data else root / "data" / "mnist"
+    return options + (["--data", str(data)] if data.is_dir() else []) + ["--root", str(tree)]
+
+
+def verify_newest_current(args: argparse.Namespace, root: Path,
+                          stale: dict[str, dict[str, list[str]]]) -> int:
+    """HEAD's results are being regenerated (`stale` stages): verify the newest commit whose results were current,
+    with its own code, params and result files, in a scratch worktree (regenerating.py)."""
+    print(f"HEAD's results are being regenerated: {len(stale)} stages are stale ({', '.join(list(stale)[:4])}"
+          f"{', ...' if len(stale) > 4 else ''}; `make check-results` names why). The results a reader cites are the "
+          "newest commit's whose results were current; looking for it in HEAD's history", flush=True)
+    commit = regenerating.newest_current(root)
+    if commit is None:
+        print(f"cannot verify: none of the last {regenerating.MAX_WALK} commits has current results (or the clone is "
+              "too shallow: `git fetch --unshallow`); regenerate them with `make repro`", file=sys.stderr)
+        return 2
+    subject = regenerating.git(root, "log", "-1", "--format=%s", commit)
+    print(f"Verifying {commit[:7]} ({subject[:100]}) with its own code, params and results, in a scratch "
+          "worktree:\n", flush=True)
+    with regenerating.checkout(root, commit) as tree:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree / "src"),
+                                                                         os.environ.get("PYTHONPATH")]))}
+        return subprocess.run([sys.executable, "-m", "sae_mnist.verify", *forwarded(args, root, tree)],
+                              cwd=tree, env=env).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..params import load_params
     from ..provenance import git_commit
@@ -157,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot verify: {root} has no committed results to check ({', '.join(missing)} missing); run it in a "
               "checkout of a commit with committed results, or pass --root", file=sys.stderr)
         return 2
+    if (root / ".git").exists() and not regenerating.has_uncommitted_changes(root):
+        try:
+            stale = regenerating.stale(root)
+        except RuntimeError:  # dvc cannot read this checkout: the identifiers check below says so
+            stale = {}
+        if stale:  # committed changes since the results: verify the results a reader cites, where they are current
+            return verify_newest_current(args, root, stale)
     print(f"Verifying the committed results of {root} at commit {git_commit(str(root))}")
     try:
         params = load_params(root / "params.yaml")

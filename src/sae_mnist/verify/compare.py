@@ -97,6 +97,10 @@ def skipped_kind(name: str) -> str:
     """What a committed number that is not recomputed is, in words."""
     if name.startswith("summary.checks"):
         return "the report's ✓/✗ checks"
+    if name.startswith("summary.labelled"):
+        return "every threshold's labelled curve (its grid points are recomputed under by_threshold)"
+    if name.startswith(("summary.learning_rates", "summary.equivalence_margin")):
+        return "the learning rates and the margin (lr_select/*.json, params.yaml)"
     if name.endswith(("ci_low", "ci_high")):
         return "the variants' intervals (log or logit scale)"
     if name.endswith("confidence"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..io import read_json
@@ -35,6 +35,7 @@ class Point:
     setting: dict
     metrics: dict
     epochs: int
+    lr: float | None = None  # the base learning rate it trained at (its penalty's chosen rate); None: train.lr
 
     @property
     def arch(self) -> str:
@@ -56,7 +57,7 @@ def committed_points(root: Path) -> list[Point]:
         data = read_json(path)
         for p in data["points"]:
             points.append(Point(data["variant"], p["name"], p["seed"], path.relative_to(root), p["setting"],
-                                p["metrics"], p["training"]["epochs"]))
+                                p["metrics"], p["training"]["epochs"], p["training"].get("lr")))
     return points
 
 
@@ -113,21 +114,22 @@ def prepare_data(params, scratch: Path, data_dir: Path | None, expected_digest: 
 
 @dataclass(frozen=True)
 class Data:
-    """MNIST as training reads it, loaded once for every point: the training images (uint8) and the test images
-    (float, on the CPU)."""
+    """MNIST as training reads it, loaded once for every point: the fit split's images (uint8; the validation split
+    held out, as the train stage holds it out) and the test images (float, on the CPU)."""
 
     images: object
     x_test: object
 
 
-def load_data(data_dir: Path) -> Data:
+def load_data(data_dir: Path, validation: int) -> Data:
+    """`validation`: params split.validation, the images the fit split leaves out."""
     import torch
 
     from ..data import load_split
     from ..training import to_float_images
 
-    train, test = (torch.from_numpy(load_split(data_dir, split).images.copy()) for split in ("train", "test"))
-    return Data(train, to_float_images(test, torch.device("cpu")))
+    fit, test = (torch.from_numpy(load_split(data_dir, split, validation).images.copy()) for split in ("fit", "test"))
+    return Data(fit, to_float_images(test, torch.device("cpu")))
 
 
 def train_in_memory(params, arch: str, seed: int, members: list, data: Data, threads: int | None = None,
@@ -154,7 +156,7 @@ def retrain(params, point: Point, data: Data, threads: int | None = None) -> tup
     """`point` trained alone from scratch (train_in_memory, a stack of one): (its test metrics, seconds)."""
     from ..members import frontier_members
 
-    members = [m for m in frontier_members(params, point.arch) if m.name == point.name]
+    members = [replace(m, lr=point.lr) for m in frontier_members(params, point.arch) if m.name == point.name]
     if not members or members[0].settings.model_dump() != point.setting \
             or params.train.of(point.arch).epochs != point.epochs:
         raise VerifyError(f"{point.label}: params.yaml does not describe this point as it was trained "
