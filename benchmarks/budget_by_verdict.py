@@ -73,7 +73,7 @@ def main() -> None:
     from sae_mnist.provenance import cpu_name, git_commit
     from sae_mnist.heldout import train_points
     from sae_mnist.members import compared_members
-    from sae_mnist.selection import read_rates
+    from sae_mnist.rates import read_rates
     from sae_mnist.training import to_float_images
     from training_speed import matmul_gflops  # this directory's, as flop_bound.py does
 

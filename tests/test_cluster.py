@@ -109,7 +109,7 @@ def test_the_stage_graph_is_dvcs_own():
         assert all(order.index(p) < order.index(stage.address) for p in stage.parents)
     by_address = {s.address: s for s in stages}
     assert by_address["download"].parents == ()
-    assert by_address["train@linear-0"].parents == ("download",)
+    assert by_address["train@linear-0"].parents == ("download", "lr_select@linear")  # the rates it trains at
     assert "train@conv-2" in by_address["evaluate@conv-l1"].parents
     assert "evaluate@conv-l1" in by_address["report"].parents and not any("report" in s.parents for s in stages)
 

@@ -10,10 +10,15 @@ import pytest
 
 from tests.conftest import REPO
 
-# The code that chooses: the learning rate (lr_select) and the budget rule. The flip of issue 33 adds placement, the
-# probe's C, the ablation and the robustness study here.
+# The code that chooses: the learning rate (lr_select), the budget rule, the probe's C (probes.py sees arrays only:
+# its callers pass validation codes, which evaluate and baselines load), and the studies that check choices (the
+# recipe ablation, the robustness of the verdict's sign to budget and rate).
 DECISION_MODULES = ["src/sae_mnist/stages/lr_select.py", "src/sae_mnist/selection.py",
-                    "benchmarks/budget_by_verdict.py"]
+                    "benchmarks/budget_by_verdict.py", "src/sae_mnist/probes.py", "src/sae_mnist/stages/ablation.py",
+                    "src/sae_mnist/stages/robustness.py"]
+# Every stage that trains models: they train on the fit split, never on the validation images.
+TRAINING_MODULES = ["src/sae_mnist/stages/train.py", "src/sae_mnist/stages/wide.py",
+                    "src/sae_mnist/stages/sparse_end.py", *DECISION_MODULES[-2:]]
 ALLOWED = {"load_split": {"fit", "validation"}, "train_members": {"fit"}}
 
 
@@ -46,6 +51,13 @@ def violations(source: str) -> list[str]:
 @pytest.mark.parametrize("module", DECISION_MODULES)
 def test_decision_code_reads_only_fit_and_validation(module):
     assert violations((REPO / module).read_text()) == []
+
+
+@pytest.mark.parametrize("module", TRAINING_MODULES)
+def test_every_model_trains_on_the_fit_split(module):
+    calls = [(split, line) for name, split, line in split_arguments(ast.parse((REPO / module).read_text()))
+             if name == "train_members"]
+    assert calls and all(isinstance(split, ast.Constant) and split.value == "fit" for split, _ in calls), calls
 
 
 def test_the_check_catches_a_decision_that_reads_the_test_split():

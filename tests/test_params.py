@@ -37,7 +37,6 @@ CASES = {
     "train.lr": (lambda p: p["train"].update(lr=0), "greater than 0"),
     "train.epochs.conv": (lambda p: p["train"]["epochs"].update(conv="ten"), "valid integer"),
     "train.epochs.linear": (lambda p: p["train"]["epochs"].pop("linear"), "Field required"),
-    "probe.validation": (lambda p: p["probe"].update(validation=10000), "less than 1"),  # a fraction, not a count
     "train.device": (lambda p: p["train"].update(device="tpu"), "'auto', 'cpu' or 'cuda'"),
     "train.lerning_rate": (lambda p: p["train"].update(lerning_rate=0.1), "unknown key"),
     "penalty.l2": (lambda p: p["penalty"].update(l2={"linear": {}}), "unknown key"),

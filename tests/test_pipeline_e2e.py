@@ -48,7 +48,7 @@ def tiny(params: dict) -> None:
         params["sweep"]["topk"][arch] = {"k": [4]}
     params["wide"]["hidden"] = 48
     params["wide"]["topk"] = {"k": 6}
-    params["probe"].update(C=[0.1, 1.0], validation=0.2, max_iter=50, pca_components=10)
+    params["probe"].update(C=[0.1, 1.0], max_iter=50, pca_components=10)
     params["robustness"].update(budget_factors=BUDGET_FACTORS, lr_factors=LR_FACTORS)
     params["lr_select"].update(factors={"linear": SELECT_FACTORS, "conv": SELECT_FACTORS}, max_rates=2)
 
@@ -126,9 +126,14 @@ def test_metrics_and_plots_are_declared(run, tmp_path):
 def test_every_frontier_point_is_evaluated_on_every_seed(run):
     repo, _ = run
     params = yaml.safe_load((repo / "params.yaml").read_text())
+    rates = {arch: {p: c["lr"] for p, c in json.loads((repo / f"lr_select/{arch}.json").read_text())["chosen"].items()}
+             for arch in ("linear", "conv")}
     for variant in VARIANTS:
         arch, penalty = variant.split("-")
         frontier = json.loads((repo / f"frontier/{variant}.json").read_text())
+        n_train = json.loads((repo / "data/mnist/manifest.json").read_text())["counts"]["train"]
+        assert frontier["splits"]["validation"]["images"] == n_train // 6  # the fallback's: a sixth held out
+        assert frontier["splits"]["fit"]["images"] + n_train // 6 == n_train
         settings = {json.dumps(pt["setting"], sort_keys=True) for pt in frontier["points"]}
         expected = {"none": 1, "l1": 2, "kl": 5, "topk": 2}[penalty]  # tiny(): default + the extra settings
         assert len(settings) == expected, variant
@@ -137,13 +142,16 @@ def test_every_frontier_point_is_evaluated_on_every_seed(run):
         for pt in frontier["points"]:
             m = pt["metrics"]
             assert {f"fvu_at_{t:g}" for t in params["evaluate"]["thresholds"]} <= set(m)
+            assert {f"l0_at_{t:g}" for t in params["evaluate"]["thresholds"]} <= set(pt["validation"])  # placement
             assert "convergence" in pt["training"]
+            assert pt["training"]["lr"] == rates[arch].get(penalty, params["train"]["lr"])  # lr_select's choice
             if penalty in ("l1", "kl") or pt["default"]:  # the compared frontiers everywhere, the others at the default
                 assert 0 <= m["probe_accuracy"] <= 1
             else:
                 assert "probe_accuracy" not in m
     for arch in ("linear", "conv"):
         ablation = json.loads((repo / f"ablation/{arch}.json").read_text())
+        assert ablation["split"] == "validation"
         assert len(ablation["models"]) == 4 * 7  # each variant x (full, without each of 5 parts, without all)
     for seed in SEEDS:
         wide = json.loads((repo / f"wide/seed-{seed}.json").read_text())
@@ -155,13 +163,16 @@ def test_every_frontier_point_is_evaluated_on_every_seed(run):
             (repo / f"frontier/{arch}-{p}.json").read_text())["points"]}) for p in ("l1", "kl")}
         for study, factors in (("budget", BUDGET_FACTORS), ("lr", LR_FACTORS)):
             robust = json.loads((repo / f"robustness/{arch}-{study}.json").read_text())
-            assert (robust["arch"], robust["study"], robust["seed"]) == (arch, study, 0)
+            assert (robust["arch"], robust["study"], robust["seed"], robust["split"]) == (arch, study, 0, "validation")
             assert [v["factor"] for v in robust["variations"]] == factors
             assert [v["epochs"] for v in robust["variations"]] == (
                 budgets[arch] if study == "budget" else [EPOCHS[arch]] * len(factors))
             for v in robust["variations"]:
                 assert [pt["penalty"] for pt in v["points"]] == ["l1"] * settings["l1"] + ["kl"] * settings["kl"]
-                assert {(pt["training"]["epochs"], pt["training"]["lr"]) for pt in v["points"]} == {(v["epochs"], v["lr"])}
+                scale = v["factor"] if study == "lr" else 1.0  # the lr study: each penalty's own rate times it
+                assert v["rates"] == pytest.approx({p: rates[arch][p] * scale for p in ("l1", "kl")})
+                assert {(pt["training"]["epochs"], pt["training"]["lr"]) for pt in v["points"]} == {
+                    (v["epochs"], v["rates"][p]) for p in ("l1", "kl")}
 
 
 def test_report_has_every_section_and_figure(run):
@@ -244,7 +255,7 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
         assert len(r.data.tags["git_commit"]) >= 40
         history = client.get_metric_history(r.info.run_id, "train_recon")
         assert [m.step for m in history] == list(range(1, EPOCHS[r.data.tags["arch"]] + 1))
-        assert {"test_fvu", "train_relative_change_last_tenth"} <= set(r.data.metrics)
+        assert {"test_fvu", "validation_fvu", "train_relative_change_last_tenth"} <= set(r.data.metrics)
         probed = variant.split("-")[1] in ("l1", "kl") or r.data.tags["default_setting"] == "true"
         assert ("test_probe_accuracy" in r.data.metrics) == probed
         assert r.data.params["penalty"] == variant.split("-")[1]
@@ -260,7 +271,8 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
     assert len(report_runs) == 1 and "report.html" in {a.path for a in client.list_artifacts(report_runs[0].info.run_id)}
     assert any("system/cpu_utilization_percentage" in p.data.metrics for p in parents.values())  # system metrics
     ablations = [r for r in children if r.data.tags["dvc_stage"].startswith("ablation@")]
-    assert len(ablations) == 2 * 28 and all("test_fvu" in r.data.metrics for r in ablations)
+    # the recipe is a choice: its models are scored on the validation split
+    assert len(ablations) == 2 * 28 and all("validation_fvu" in r.data.metrics for r in ablations)
 
 
 def test_a_logged_model_loads_back_and_reconstructs_like_its_weights(run):

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from sae_mnist.params import ProbeParams
-from sae_mnist.probes import (choose_C, choose_C_on_validation, pca_basis, pca_codes, pca_fvu, probe,
-                               probe_accuracy)
+from sae_mnist.probes import choose_C_on_validation, pca_basis, pca_codes, pca_fvu, probe, probe_accuracy
 
 
 def test_pca_fvu_by_hand():
@@ -53,42 +52,17 @@ def test_a_probe_stopped_by_its_iteration_limit_says_so():
     assert probe_accuracy(x, labels, x, labels, C=1e4, max_iter=1)["probe_converged"] == 0.0
 
 
-def test_C_is_chosen_on_the_held_out_training_images():
-    # Noisy labels on the held-out part make a tiny C (a near-constant classifier) lose: the choice is by accuracy there.
-    x, labels, _ = blobs(400)
-    params = ProbeParams(C=[1e-6, 1.0], validation=0.25, max_iter=500, pca_components=1)
-    C, scores = choose_C(x, labels, params)
-    assert C == 1.0 and set(scores) == {"1e-06", "1"} and scores["1"] == 1.0 > scores["1e-06"]
-    result = probe(x[:300], labels[:300], x[300:], labels[300:], params)
-    assert result["probe_C"] == 1.0 and result["probe_validation"]["1"] == 1.0
-    # ties go to the smaller C (stronger regularisation)
-    assert choose_C(x, labels, ProbeParams(C=[10.0, 1.0], validation=0.25, max_iter=500, pca_components=1))[0] == 1.0
-
-
 def test_max_samples_fits_on_the_first_training_images_only():
     x, labels, _ = blobs(400)
     scrambled = labels.copy()
     scrambled[200:300] = (labels[200:300] + 1) % 3  # wrong labels on images 200-299: a probe that saw them would err
     first = probe_accuracy(x[:300], scrambled[:300], x[300:], labels[300:], C=1.0, max_iter=500, max_samples=200)
     assert first == probe_accuracy(x[:200], labels[:200], x[300:], labels[300:], C=1.0, max_iter=500)
-    # choose_C holds out the last half (validation 0.5) of the first max_samples: images 100-199, never the scrambled ones
-    params = ProbeParams(C=[1e-6, 1.0], validation=0.5, max_iter=500, pca_components=1, max_samples=200)
-    C, scores = choose_C(x[:300], scrambled[:300], params)
-    assert C == 1.0 and scores["1"] == 1.0
-
-
-def test_the_held_out_part_scales_with_the_data():
-    from sae_mnist.probes import held_out_count
-
-    assert held_out_count(60_000, 0.2) == 12_000 and held_out_count(4_000, 0.2) == 800  # full MNIST, the fallback
-    assert held_out_count(3, 0.01) == 1 and held_out_count(2, 0.99) == 1  # both parts keep at least one image
-    with pytest.raises(ValueError, match="at least 2"):
-        held_out_count(1, 0.2)
 
 
 def test_C_is_chosen_on_the_validation_split():
     x, labels, _ = blobs(500)
-    params = ProbeParams(C=[1e-6, 1.0], validation=0.25, max_iter=500, pca_components=1, max_samples=200)
+    params = ProbeParams(C=[1e-6, 1.0], max_iter=500, pca_components=1, max_samples=200)
     scrambled = labels.copy()
     scrambled[200:300] = (labels[200:300] + 1) % 3  # beyond max_samples: a probe that fitted them would err
     C, scores = choose_C_on_validation(x[:300], scrambled[:300], x[300:400], labels[300:400], params)
@@ -98,5 +72,19 @@ def test_C_is_chosen_on_the_validation_split():
     C, scores = choose_C_on_validation(x[:200], labels[:200], x[300:400], constant, params)
     assert C == 1e-6 and scores["1e-06"] > scores["1"]
     # ties go to the smaller C
-    tie = ProbeParams(C=[10.0, 1.0], validation=0.25, max_iter=500, pca_components=1)
+    tie = ProbeParams(C=[10.0, 1.0], max_iter=500, pca_components=1)
     assert choose_C_on_validation(x[:200], labels[:200], x[300:400], labels[300:400], tie)[0] == 1.0
+
+
+def test_a_probe_is_fitted_on_fit_chosen_on_validation_and_scored_on_test():
+    x, labels, _ = blobs(500)
+    params = ProbeParams(C=[1e-6, 1.0], max_iter=500, pca_components=1)
+    constant = np.full(100, np.bincount(labels[:300]).argmax())
+    # validation labels that only a near-constant classifier gets "right" choose the tiny C, which then scores badly
+    # on the test rows: the choice is validation's, the score test's
+    result = probe(x[:300], labels[:300], x[300:400], constant, x[400:], labels[400:], params)
+    assert result["probe_C"] == 1e-6 and result["probe_validation"]["1e-06"] > result["probe_validation"]["1"]
+    assert result["probe_accuracy"] == probe_accuracy(x[:300], labels[:300], x[400:], labels[400:], 1e-6, 500)[
+        "probe_accuracy"] < 1.0
+    honest = probe(x[:300], labels[:300], x[300:400], labels[300:400], x[400:], labels[400:], params)
+    assert honest["probe_C"] == 1.0 and honest["probe_accuracy"] == 1.0

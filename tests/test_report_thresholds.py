@@ -76,12 +76,34 @@ def test_the_primary_thresholds_covered_range_is_read_beyond_the_declared_one(re
 
 
 def test_section_and_figure(result, tmp_path):
-    md = thresholds.section({"linear": result}, 0.1, 0.005, {"linear": (15.0, 120.0)})
+    curves = thresholds.all_curves({"linear": result}, 0.1, 0.005, {"linear": (15.0, 120.0)})
+    md = thresholds.section(curves, 0.1, 0.005)
     assert md.startswith("## Every threshold's curve") and "±0.005 FVU" in md
-    assert md.count("| L0 | KL − L1 | 95% CI | 90% CI | label |") == 3
+    assert md.count("| L0 | KL − L1 | 95% CI | 90% CI | seeds | label |") == 3
+    assert "outside the primary estimand" in md and "Extra seeds" not in md
     assert "![linear: KL − L1 at every threshold](figures/thresholds-linear.png)" in md
-    thresholds.save_figures({"linear": result}, 0.1, 0.005, {"linear": (15.0, 120.0)}, tmp_path)
+    thresholds.save_figures(curves, 0.1, 0.005, tmp_path)
     assert (tmp_path / "thresholds-linear.png").stat().st_size > 10_000
+
+
+def test_summary_holds_every_curves_labels_and_crossings(result):
+    curves = thresholds.all_curves({"linear": result}, 0.1, 0.005, {"linear": (15.0, 120.0)})
+    summary = thresholds.curves_json(curves)["linear"]
+    assert [(c["threshold"], c["beyond_declared"]) for c in summary] == [(0.1, False), (0.1, True), (0.2, False)]
+    assert summary[1]["l0_range"] == [10.0, 160.0]
+    first = summary[0]["points"][0]
+    assert first["label"] == "L1 better" and first["n"] == 3 and isinstance(first["within_margin"], bool)
+    assert first["l0"] == pytest.approx(curves["linear"][0].estimand.grid[0])
+    (crossing,) = summary[0]["crossings"]
+    assert crossing["before"] == "L1 better" and crossing["l0"] == pytest.approx(CROSS, rel=0.02)
+
+
+def test_one_seed_has_no_labels():
+    pts = {p: [pt for pt in points(p) if pt["seed"] == 0] for p in ("l1", "kl")}
+    one = analyse_arch("linear", pts, [0.1, 0.2], 0.1, np.linspace(1, 0, 784), (15.0, 120.0))
+    curves = thresholds.all_curves({"linear": one}, 0.1, 0.005, {"linear": (15.0, 120.0)})
+    assert curves == {"linear": []}
+    assert "nothing to label" in thresholds.section(curves, 0.1, 0.005)
 
 
 def test_a_point_inside_the_margin_is_equivalent_when_its_interval_is_too():
@@ -100,7 +122,7 @@ def test_extra_seeds_join_only_the_grid_points_their_frontiers_reach(result):
     # three more seeds of the settings at L0 20 and 40 only: their frontiers reach the grid points between them
     extra_points = {p: [pt for pt in points(p) if pt["metrics"]["l0_at_0.1"] in (20.0, 40.0)] for p in ("l1", "kl")}
     for p in extra_points:
-        extra_points[p] = [{**pt, "seed": pt["seed"] + 3} for pt in extra_points[p]]
+        extra_points[p] = [{**pt, "seed": pt["seed"] + 3, "penalty": p} for pt in extra_points[p]]
     extra = {p: seed_frontiers(v, 0.1) for p, v in extra_points.items()}
     more = thresholds.labelled(declared.estimand, 0.1, 0.005, extra=extra)
     grid = declared.estimand.grid
@@ -109,6 +131,15 @@ def test_extra_seeds_join_only_the_grid_points_their_frontiers_reach(result):
     kl, l1 = thresholds.with_extra_seeds(declared.estimand, extra, i)
     assert kl[3:] == pytest.approx(kl[:3]) and l1[3:] == pytest.approx(l1[:3])  # the same seeds' values again
     assert more.points[i].diff == pytest.approx(declared.points[i].diff)
+    # the same through a sparse_end file, as the report reads it: the labels gain the seeds, the estimand does not
+    sparse_end = {"linear": {"arch": "linear", "seeds": [3, 4, 5], "rates": {"l1": 0.009, "kl": 0.027},
+                             "points": extra_points["l1"] + extra_points["kl"]}}
+    curves = thresholds.all_curves({"linear": result}, 0.1, 0.005, {"linear": (15.0, 120.0)}, sparse_end)
+    assert [p.n for p in curves["linear"][0].points] == [p.n for p in more.points]
+    assert curves["linear"][0].estimand.seeds == [0, 1, 2]
+    md = thresholds.section(curves, 0.1, 0.005, sparse_end)
+    assert "Extra seeds 3, 4, 5 (`sparse_end@linear`" in md and "L1 at lr 0.009, KL at lr 0.027" in md
+    assert thresholds.extra_points(None) is None
 
 
 def test_an_unresolved_point_names_the_seeds_that_would_resolve_it():

@@ -242,6 +242,9 @@ def test_placement_puts_each_setting_by_its_mean_l0_over_seeds():
     rows = report_analysis.placement(points, 0.1, (15, 150))
     assert [(r["setting"]["lam"], r["l0"], r["where"]) for r in rows] == [
         (0.1, 16.0, "inside"), (1.0, 11.0, "below"), (0.01, 150.0, "inside")]
+    # points without a "validation" block: files from before the split, read on test (tests/test_report_protocol.py
+    # has the validation split's placement)
+    assert {r["split"] for r in rows} == {"test"}
     assert report_analysis.placement_counts(rows) == {"below": 1, "inside": 2, "above": 0}
     at_02 = report_analysis.placement(points, 0.2, (15, 150))  # the threshold asked for: L0 halves
     assert [r["where"] for r in at_02] == ["below", "below", "inside"]

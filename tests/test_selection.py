@@ -82,7 +82,7 @@ def test_ties_go_to_the_rate_nearest_the_base():
 
 
 def test_rates_are_read_for_their_architecture(tmp_path):
-    from sae_mnist.selection import read_rates
+    from sae_mnist.rates import read_rates
 
     path = tmp_path / "linear.json"
     choice = choose("l1", LINES, 0.1, (1, 1000))

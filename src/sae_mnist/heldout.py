@@ -96,7 +96,8 @@ def evaluated_points(members: list, penalties: list, models: list, stack, conver
         metrics, _, _ = held_out_metrics(model, penalty, x_test, params)
         points.append({"name": member.name, "penalty": member.penalty, "setting": member.settings.model_dump(),
                        "seed": seed, "default": member.default, "metrics": metrics,
-                       "training": {"epochs": training.epochs, "lr": training.lr, "convergence": convergence[k]}})
+                       "training": {"epochs": training.epochs, "lr": member.lr or training.lr,
+                                    "convergence": convergence[k]}})
     return points
 
 

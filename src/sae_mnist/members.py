@@ -13,7 +13,7 @@ comparison by seed; training.train_stack gives each what training it alone would
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .params import COMPARED, PENALTIES, Params, ParamsError, RecipeParams, StackTraining
@@ -59,6 +59,12 @@ def frontier_members(params: Params, arch: str) -> list[Member]:
     return [Member(arch, penalty, s, i == 0, params.recipe)
             for penalty in PENALTIES
             for i, s in enumerate(params.sweep.points(penalty, params.penalty.of(penalty, arch), arch))]
+
+
+def at_rates(members: list[Member], rates: dict[str, float], base_lr: float) -> list[Member]:
+    """Each member at its penalty's chosen learning rate (lr_select's `rates`); a penalty without one (none) at
+    `base_lr` (train.lr)."""
+    return [replace(m, lr=rates.get(m.penalty, base_lr)) for m in members]
 
 
 def compared_members(params: Params, arch: str) -> list[Member]:
@@ -145,7 +151,7 @@ class StackRun:
              flatten({"arch": self.arch, "penalty": m.penalty, "activation": p.activation, "seed": self.seed,
                       "model": self.arch_params, "penalty_params": m.settings.model_dump(),
                       "recipe": m.recipe.model_dump(), "train": self.training.model_dump(),
-                      "n_train_samples": self.n_images}))
+                      "n_train_samples": self.n_images, **({"lr": m.lr} if m.lr else {})}))
             for m, p in zip(members, penalties)
         ]
 
@@ -171,7 +177,7 @@ class StackRun:
                 "mlflow_parent_run_id": parent_id, "tracking_store": store_kind, **cost,
                 "n_train_samples": self.n_images, "epochs": self.training.epochs, "git_commit": self.commit,
                 "dataset": self.manifest["dataset"], "data_digest": self.manifest["digest"],
-                "environment": self.environment}
+                "environment": self.environment, **({"lr": m.lr} if m.lr else {})}
 
 
 def train_members(params: Params, arch: str, seed: int, members: list[Member], data_dir: Path, model_dir: Path,

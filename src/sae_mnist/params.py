@@ -220,10 +220,6 @@ class SparseEndParams(_Strict):
 class ProbeParams(_Strict):
     # Multinomial logistic regression (scikit-learn, lbfgs) on standardised features.
     C: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, description="inverse L2 strengths to choose from")
-    # A fraction, not a count, so that one setting fits any data: 0.2 holds out 12,000 of full MNIST's 60,000
-    # training images and 800 of the offline fallback's 4,000 (a count of 10,000 left the fallback nothing to fit).
-    validation: float = Field(gt=0, lt=1, description="fraction of the probe's training images (the last ones) "
-                                                       "held out to choose C")
     max_iter: int = Field(ge=1, description="lbfgs iteration limit; a probe that reaches it is reported")
     pca_components: int = Field(ge=1, le=784, description="PCA codes probed as a baseline")
     max_samples: int | None = Field(None, ge=2, description="fit on at most the first N training images (smoke "
@@ -294,6 +290,14 @@ class SplitParams(_Strict):
     """The validation split (docs/design/verdict-protocol.md): held out from all training; choices are made on it."""
 
     validation: int = Field(ge=1, description="the last N training images, at most a sixth of them, form it")
+
+
+class VerdictParams(_Strict):
+    """How the report labels each grid point of each threshold's KL - L1 curve (docs/design/verdict-protocol.md)."""
+
+    margin: float = Field(gt=0, description="equivalence margin on KL - L1 in FVU: a grid point whose 90% interval "
+                                            "lies inside +-margin is 'equivalent within the margin' (two one-sided "
+                                            "tests)")
 
 
 SELECTED = ("l1", "kl", "topk")  # the penalties whose learning rate lr_select chooses; `none` keeps train.lr
@@ -397,6 +401,7 @@ class Params(_Strict):
     robustness: RobustnessParams
     split: SplitParams
     lr_select: LrSelectParams
+    verdict: VerdictParams
     sparse_end: SparseEndParams | None = None  # absent: 3 seeds resolve every grid point
     wide: WideParams
     evaluate: EvaluateParams

@@ -1,8 +1,8 @@
 """Baselines that need no sparse autoencoder: linear probes and PCA.
 
 A linear probe is a multinomial logistic regression trained on a representation of
-the training images (codes, raw pixels or PCA codes) and scored on the test images:
-how much of the digit label the representation makes linearly readable.
+the fit split's images (codes, raw pixels or PCA codes), its C chosen on the validation split, and scored on
+the test images: how much of the digit label the representation makes linearly readable.
 PCA at k components is the best k-dimensional linear code in squared error, so its
 FVU at k is the reference line that a sparse code with L0 = k is compared against.
 """
@@ -57,29 +57,12 @@ def choose_C_on_validation(fit_x: np.ndarray, fit_y: np.ndarray, val_x: np.ndarr
     return best, {f"{C:g}": a for C, a in scores.items()}
 
 
-def choose_C(train_x: np.ndarray, train_y: np.ndarray, params: ProbeParams) -> tuple[float, dict[str, float]]:
-    """The C in params.C with the best accuracy on the last fraction `params.validation` of the probe's training
-    images (the first params.max_samples), fitted on the rest.
-
-    Returns it and every candidate's validation accuracy (ties go to the stronger regularisation, the smaller C).
-    """
-    train_x, train_y = train_x[: params.max_samples], train_y[: params.max_samples]
-    n_fit = len(train_x) - held_out_count(len(train_x), params.validation)
-    return choose_C_on_validation(train_x[:n_fit], train_y[:n_fit], train_x[n_fit:], train_y[n_fit:], params)
-
-
-def held_out_count(n_images: int, fraction: float) -> int:
-    """How many of `n_images` the probe holds out to choose C: the fraction, rounded, leaving both parts non-empty."""
-    if n_images < 2:
-        raise ValueError(f"a probe needs at least 2 training images to hold some out, got {n_images}")
-    return min(max(1, round(fraction * n_images)), n_images - 1)
-
-
-def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-          params: ProbeParams) -> dict:
-    """C chosen on held-out training images, then the probe refitted on all training images at that C."""
-    C, validation = choose_C(train_x, train_y, params)
-    return {**probe_accuracy(train_x, train_y, test_x, test_y, C, params.max_iter, params.max_samples),
+def probe(fit_x: np.ndarray, fit_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, test_x: np.ndarray,
+          test_y: np.ndarray, params: ProbeParams) -> dict:
+    """C chosen on the validation split (choose_C_on_validation), the probe fitted on the fit split at that C and
+    scored on the test split, with every candidate's validation accuracy."""
+    C, validation = choose_C_on_validation(fit_x, fit_y, val_x, val_y, params)
+    return {**probe_accuracy(fit_x, fit_y, test_x, test_y, C, params.max_iter, params.max_samples),
             "probe_validation": validation}
 
 

@@ -11,10 +11,8 @@ that edge is trained (next_factor), up to a cap.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -95,15 +93,3 @@ def next_factor(choices: list[Choice], step: float, max_rates: int) -> float | N
         if choice.at_edge == "high":
             return factors[-1] * step
     return None
-
-
-def read_rates(path, arch: str) -> dict[str, float]:
-    """Each selected penalty's chosen learning rate from an lr_select file ({"l1": 0.009, ...}), checked to be the
-    architecture's."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro lr_select@{arch}`, which chooses the rates")
-    chosen = json.loads(path.read_text())
-    if chosen.get("arch") != arch:
-        raise ValueError(f"{path} holds the rates of {chosen.get('arch')!r}, not {arch!r}")
-    return {penalty: choice["lr"] for penalty, choice in chosen["chosen"].items()}

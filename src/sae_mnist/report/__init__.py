@@ -2,7 +2,7 @@
 stages' result files, every number, check and sentence computed here (the stage entry: stages/report.py).
 
     build.py      the report read top to bottom: inputs -> analysis -> checks -> figures, sections -> files
-    inputs.py     the result files read into typed records (Inputs, Variant)
+    inputs.py     the result files read into typed records (Inputs, Variant), and which split each names
     analysis.py   per architecture: frontiers, the primary estimand at each threshold, Holm, verdict (ArchResult)
     checks.py     the ✓/✗ checks, one function each
     curve.py      KL − L1 along L0 in words: sign runs, the crossing, the verdict sentences

@@ -1,7 +1,7 @@
 """The report's analysis, per architecture: each penalty's per-seed frontiers at every threshold, the primary
 estimand at each, Holm across architectures, the verdict, and what the sections set beside it (PCA, TopK and
 probe accuracy at the grid, the other interpolation rule, KL with the sigmoid cap only). Also where each setting
-lies against the declared L0 range (placement)."""
+lies against the declared L0 range (placement, on the validation split)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .. import stats
 from ..estimand import Estimand, matched_values, primary_estimand, seed_frontiers, where_in_range
 from ..params import COMPARED, PENALTIES
 from .curve import sensitivity_sentence, verdict
-from .inputs import Inputs
+from .inputs import BEFORE_SPLIT, Inputs
 
 
 @dataclass
@@ -83,18 +83,43 @@ def analyse(inputs: Inputs) -> dict[str, ArchResult]:
     return results
 
 
-def placement(points: list[dict], threshold: float, l0_range: tuple[float, float]) -> list[dict]:
-    """Each setting of one variant's frontier: its mean L0 over seeds at `threshold` and where that lies against the
-    declared range: "below", "inside" (bounds included) or "above". Settings in the frontier file's order."""
+def placement(points: list[dict], threshold: float, l0_range: tuple[float, float],
+              seed: int | None = None) -> list[dict]:
+    """Each setting of one variant's frontier: its L0 at `threshold` and where that lies against the declared range:
+    "below", "inside" (bounds included) or "above"; settings in the frontier file's order, each row naming its split.
+
+    The protocol places the sweep on the validation split (docs/design/verdict-protocol.md): where the points carry
+    a "validation" block, the L0 of `seed`'s points there (all seeds' mean if None). Files from before the split
+    have none: the mean over seeds of the L0 in "metrics", as placement was read then."""
+    on_validation = any("validation" in p for p in points)
+    if on_validation:
+        points = [p for p in points if "validation" in p and (seed is None or p["seed"] == seed)]
     by_setting: dict[str, list[float]] = {}
     for point in points:
         by_setting.setdefault(json.dumps(point["setting"], sort_keys=True), []).append(
-            point["metrics"][f"l0_at_{threshold:g}"])
+            point["validation" if on_validation else "metrics"][f"l0_at_{threshold:g}"])
     rows = []
     for key, l0s in by_setting.items():
         l0 = float(np.mean(l0s))
-        rows.append({"setting": json.loads(key), "l0": l0, "where": where_in_range(l0, l0_range)})
+        rows.append({"setting": json.loads(key), "l0": l0, "where": where_in_range(l0, l0_range),
+                     "split": "validation" if on_validation else BEFORE_SPLIT, "seeds": len(l0s)})
     return rows
+
+
+def placement_split(placed: dict[str, dict[str, list[dict]]]) -> str | None:
+    """The split the placement rows read ("validation", or the old files' split); None without rows, "mixed"
+    where variants differ (files from two protocols)."""
+    splits = {row["split"] for by_penalty in placed.values() for rows in by_penalty.values() for row in rows}
+    return None if not splits else splits.pop() if len(splits) == 1 else "mixed"
+
+
+def placement_words(split: str | None, seed: int) -> str:
+    """How the placement rows read L0, in words: 'L0 on the validation split, seed 0'."""
+    if split == "validation":
+        return f"L0 on the validation split, seed {seed}"
+    if split == "mixed":
+        return f"L0 on the validation split, seed {seed}, where the frontier files have it, else on the test split"
+    return f"mean L0 over seeds on the {split} split (files from before the validation split)"
 
 
 def placement_counts(rows: list[dict]) -> dict[str, int]:
@@ -103,8 +128,9 @@ def placement_counts(rows: list[dict]) -> dict[str, int]:
 
 
 def placements(inputs: Inputs) -> dict[str, dict[str, list[dict]]]:
-    """arch -> penalty (all but none) -> placement rows at the primary threshold against the declared range."""
+    """arch -> penalty (all but none) -> placement rows at the primary threshold against the declared range, on
+    the seed lr_select chose the rates on (where the files carry validation metrics)."""
     return {arch: {p: placement(inputs.variants[f"{arch}-{p}"].points, inputs.theta,
-                                inputs.params.sweep.l0_range.of(arch))
+                                inputs.params.sweep.l0_range.of(arch), inputs.params.lr_select.seed)
                    for p in PENALTIES if p != "none" and f"{arch}-{p}" in inputs.variants}
             for arch in inputs.archs}

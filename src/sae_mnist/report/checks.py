@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .analysis import ArchResult, placement_counts
+from .analysis import ArchResult, placement_counts, placement_split, placement_words
 from .inputs import Inputs
 from .text import UNIT_NOUN, unit_counts
 
@@ -61,10 +61,13 @@ def rho_target_check(arch: str, per_seed: list[dict]) -> Check:
                                     f"on every seed (largest {err:.3f})")
 
 
-def placement_check(arch: str, inside_l1: int, inside_kl: int, l0_range: tuple[float, float]) -> Check:
+def placement_check(arch: str, inside_l1: int, inside_kl: int, l0_range: tuple[float, float],
+                    read: str = "") -> Check:
+    """`read`: how the placement read L0 (analysis.placement_words), named after the counts."""
     return Check(abs(inside_l1 - inside_kl) <= PLACEMENT_SLACK,
                  f"{arch}: L1 and KL put as many settings inside the declared L0 range "
-                 f"{'–'.join(f'{b:g}' for b in l0_range)} (±{PLACEMENT_SLACK}): L1 {inside_l1}, KL {inside_kl}")
+                 f"{'–'.join(f'{b:g}' for b in l0_range)} (±{PLACEMENT_SLACK}): L1 {inside_l1}, KL {inside_kl}"
+                 + (f" ({read})" if read else ""))
 
 
 def probes_converged_check(points: list[dict]) -> Check:
@@ -92,10 +95,12 @@ def all_checks(inputs: Inputs, results: dict[str, ArchResult], placed: dict[str,
         v = variants.get(f"{arch}-kl")
         if v:
             checks.append(rho_target_check(arch, [s["metrics"] for s in v.seeds]))
+    read = placement_words(placement_split(placed), inputs.params.lr_select.seed)
     for arch, by_penalty in placed.items():
         if "l1" in by_penalty and "kl" in by_penalty:
             inside = {p: placement_counts(by_penalty[p])["inside"] for p in ("l1", "kl")}
-            checks.append(placement_check(arch, inside["l1"], inside["kl"], inputs.params.sweep.l0_range.of(arch)))
+            checks.append(placement_check(arch, inside["l1"], inside["kl"], inputs.params.sweep.l0_range.of(arch),
+                                          read))
     if reference_check is not None:
         checks.append(reference_check)
     checks.append(probes_converged_check(inputs.all_points))

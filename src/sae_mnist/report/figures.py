@@ -30,13 +30,13 @@ PENALTY_COLORS = {"l1": "tab:blue", "kl": "tab:orange", "topk": "tab:green", "no
 
 def frontiers(arch: str, thresholds: list[float], points: dict[str, list[dict]], pca_fvu: np.ndarray,
               fronts: dict[float, dict[str, dict[int, tuple]]], grids: dict[float, np.ndarray | None],
-              reference: dict | None = None) -> plt.Figure:
+              references: list[dict] = ()) -> plt.Figure:
     """FVU of the truncated code against L0 (log), one panel per activity threshold.
 
     Every run of every seed as a dot (KL's code scales as marker shapes), each seed's Pareto frontier as a
     thin line per penalty, PCA with k = L0 components dashed, the matched-L0 range of the primary
     estimand shaded. points: penalty -> frontier-file points; fronts: threshold -> penalty -> seed -> (L0, FVU).
-    reference: another implementation's frontier ({threshold, l0, fvu, label}), drawn as crosses on its panel.
+    references: other implementations' frontiers ({threshold, l0, fvu, label, marker}), drawn on their panel.
     """
     fig, axes = plt.subplots(1, len(thresholds), figsize=(4.2 * len(thresholds), 4.2), sharey=True, squeeze=False)
     scale_markers = {1.0: "v", 2.0: "o", 5.0: "^"}
@@ -56,9 +56,10 @@ def frontiers(arch: str, thresholds: list[float], points: dict[str, list[dict]],
         lo, hi = ax.get_xlim()
         shown = (k >= max(1, lo * 0.8)) & (k <= hi * 1.2)
         ax.plot(k[shown], pca_fvu[shown], color="black", linestyle="--", linewidth=1, label="PCA, k = L0 components")
-        if reference is not None and reference["threshold"] == t:
-            ax.plot(reference["l0"], reference["fvu"], color="black", marker="x", markersize=6, linewidth=0.8,
-                    label=reference["label"])
+        for reference in references:
+            if reference["threshold"] == t:
+                ax.plot(reference["l0"], reference["fvu"], color="black", marker=reference.get("marker", "x"),
+                        markersize=6, linewidth=0.8, label=reference["label"])
         if grids.get(t) is not None:
             ax.axvspan(grids[t][0], grids[t][-1], color="gray", alpha=0.12, label="matched-L0 range")
         ax.set_xscale("log")

@@ -19,6 +19,10 @@ from ..params import ARCHITECTURES, PENALTIES, Params
 if TYPE_CHECKING:
     import pandas as pd
 
+# The split a result file's metrics come from when the file does not say: files from before the validation split
+# (issue 33) were all evaluated on the test images.
+BEFORE_SPLIT = "test"
+
 # Metrics whose interval must respect a bound (stats.summarize): fractions stay in [0, 1], FVU and MSE above 0.
 BOUNDED = {"fvu": "positive", "mse": "positive", "fvu_untruncated": "positive", "dead_fraction": "fraction",
            "always_on_fraction": "fraction", "probe_accuracy": "fraction", "saturated_fraction": "fraction",
@@ -37,11 +41,13 @@ class ReportPaths:
     robustness: Path
     wide: Path
     baselines: Path
-    reference: Path
+    references: tuple[Path, ...]  # the reference implementation's files (benchmarks/reference_sae*.json), one a seed
+    lr_select: Path  # the lr_select stages' files: <arch>.json
     data: Path
     out: Path
     headline: Path
     params: Path
+    sparse_end: Path | None = None  # the sparse_end stages' files (<arch>.json), where any ran
 
 
 @dataclass
@@ -76,7 +82,9 @@ class Inputs:
     ablations: dict[str, dict]
     robustness: dict[str, dict[str, dict]]  # arch -> study -> robustness file
     wide: list[dict]
-    reference: dict
+    references: dict[str, dict]  # file name -> the reference implementation's file, in the order given
+    selections: dict[str, dict]  # arch -> its lr_select file: each penalty's learning rate
+    sparse_end: dict[str, dict]  # arch -> its sparse_end file (extra seeds); {} where none ran
 
     @property
     def theta(self) -> float:
@@ -99,9 +107,31 @@ class Inputs:
         return [pt for v in self.variants.values() for pt in v.points]
 
     @property
+    def splits(self) -> dict | None:
+        """{"fit": {"images", "sha256"}, "validation": {...}} as the frontier files record them (else the lr_select
+        files'); None for results from before the validation split."""
+        found = [v.frontier["splits"] for v in self.variants.values() if "splits" in v.frontier]
+        found += [s["splits"] for s in self.selections.values() if "splits" in s]
+        return found[0] if found else None
+
+    @property
+    def trained_on_fit(self) -> bool:
+        """Whether the frontier models trained on the fit split (their files record it) rather than all training
+        images (files from before the validation split)."""
+        return all("splits" in v.frontier for v in self.variants.values())
+
+    @property
     def n_train(self) -> int:
-        """The training images every model saw."""
-        return min(self.params.train.max_samples or math.inf, self.manifest["counts"]["train"])
+        """The training images every model saw: the fit split, or every training image before the split existed."""
+        n = (next(iter(self.variants.values())).frontier["splits"]["fit"]["images"] if self.trained_on_fit
+             else self.manifest["counts"]["train"])
+        return min(self.params.train.max_samples or math.inf, n)
+
+    def lr(self, arch: str, penalty: str) -> float:
+        """The base learning rate of a penalty's models: lr_select's choice (L1, KL, TopK); train.lr for `none`,
+        where no lr_select file chose one, and for frontier files from before the split (one shared rate then)."""
+        chosen = self.selections.get(arch, {}).get("chosen", {})
+        return chosen[penalty]["lr"] if penalty in chosen and self.trained_on_fit else self.params.train.lr
 
     @property
     def tolerance(self) -> dict:
@@ -154,14 +184,37 @@ def load_robustness(robustness_dir: Path) -> dict[str, dict[str, dict]]:
     return found
 
 
+def load_selections(lr_select_dir: Path, archs: list[str]) -> dict[str, dict]:
+    """Each architecture's lr_select file; a missing one is an error (its models trained at the rates it holds)."""
+    from ..rates import read_rates
+
+    for arch in archs:
+        read_rates(Path(lr_select_dir) / f"{arch}.json", arch)  # a missing file or another arch's fails here
+    return {arch: read_json(Path(lr_select_dir) / f"{arch}.json") for arch in archs}
+
+
+def load_sparse_end(sparse_end_dir: Path | None) -> dict[str, dict]:
+    """The sparse_end stages' files by architecture: {} where the directory is not given, missing or empty."""
+    if sparse_end_dir is None or not Path(sparse_end_dir).is_dir():
+        return {}
+    return {data["arch"]: data for data in map(read_json, sorted(Path(sparse_end_dir).glob("*.json")))}
+
+
+def split_of(data: dict) -> str:
+    """The split a robustness or ablation file's metrics come from (BEFORE_SPLIT where it does not say)."""
+    return data.get("split", BEFORE_SPLIT)
+
+
 def load_inputs(paths: ReportPaths, params: Params) -> Inputs:
     from ..data import read_manifest
 
+    variants = load_variants(Path(paths.eval), Path(paths.frontier), Path(paths.logs))
+    archs = [a for a in ARCHITECTURES if any(v.arch == a for v in variants.values())]
     return Inputs(
-        params=params, manifest=read_manifest(paths.data),
-        variants=load_variants(Path(paths.eval), Path(paths.frontier), Path(paths.logs)),
+        params=params, manifest=read_manifest(paths.data), variants=variants,
         baselines=read_json(paths.baselines),
         ablations={p.stem: read_json(p) for p in sorted(Path(paths.ablation).glob("*.json"))},
         robustness=load_robustness(paths.robustness),
         wide=[read_json(Path(paths.wide) / f"seed-{seed}.json") for seed in params.seeds],  # not stale seeds' files
-        reference=read_json(paths.reference))
+        references={Path(p).as_posix(): read_json(p) for p in paths.references},
+        selections=load_selections(Path(paths.lr_select), archs), sparse_end=load_sparse_end(paths.sparse_end))

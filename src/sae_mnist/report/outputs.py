@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..estimand import Estimand
+from ..params import PENALTIES
 from .analysis import ArchResult
 from .checks import Check
 from .inputs import Inputs
 from .sections.robustness import robustness_json
+from .sections.thresholds import LabelledCurve, curves_json
 
 HEADLINE_METRICS = {"fvu": "fvu", "l0": "l0", "dead_fraction": "dead", "probe_accuracy": "probe"}
 
@@ -19,7 +21,10 @@ def _json(est: Estimand | None) -> dict | None:
 
 
 def summary(inputs: Inputs, results: dict[str, ArchResult], checks: list[Check], params_sha256: str,
-            commits: list[str]) -> dict:
+            commits: list[str], curves: dict[str, list[LabelledCurve]] | None = None) -> dict:
+    """Every number the report states. `make verify` recomputes "variants", "primary", "by_threshold",
+    "sensitivity" and "robustness" (keep their names and meaning); "learning_rates", "equivalence_margin" and
+    "labelled" (every threshold's labelled curve and its crossings) came with the validation protocol."""
     theta, manifest = inputs.theta, inputs.manifest
     return {
         "dataset": manifest["dataset"], "data_digest": manifest["digest"], "params_sha256": params_sha256,
@@ -32,6 +37,10 @@ def summary(inputs: Inputs, results: dict[str, ArchResult], checks: list[Check],
         "checks": [{"ok": bool(c.ok), "check": c.text} for c in checks],
         "verdicts": {a: r.verdict for a, r in results.items()},
         "robustness": robustness_json(results),
+        "learning_rates": {arch: {p: inputs.lr(arch, p) for p in PENALTIES if f"{arch}-{p}" in inputs.variants}
+                           for arch in inputs.archs},
+        "equivalence_margin": inputs.params.verdict.margin,
+        "labelled": curves_json(curves or {}),
     }
 
 

@@ -2,9 +2,11 @@
 
 On one seed (`ablation.seed`), every variant's default setting is trained as one stack with the full
 recipe, without each part in turn, and with none (the recipe before it: raw inputs, independent
-initialisation, the full decoder gradient, constant learning rate, full penalty from the first step). Writes
-`<out_file>`: each model's test FVU, L0 and dead fraction (and the rest of the held-out metrics) and
-whether it converged; the report turns it into the ablation table.
+initialisation, the full decoder gradient, constant learning rate, full penalty from the first step), each
+penalty at its chosen rate (`rates_file`), on the fit split. The recipe is a choice, so the ablation reads the
+validation split, never the test split (docs/design/verdict-protocol.md). Writes `<out_file>`: each model's
+validation FVU, L0 and dead fraction (and the rest of the held-out metrics) and whether it converged; the report
+turns it into the ablation table.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def ablation_members(params: Params, arch: str) -> list:
             for name, recipe in recipes.items() for penalty in PENALTIES]
 
 
-def run(arch: str, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Path, params_file: Path) -> None:
+def run(arch: str, data_dir: Path, rates_file: Path, model_dir: Path, log_dir: Path, out_file: Path,
+        params_file: Path) -> None:
     params = load_params(params_file)
     import torch
 
@@ -36,21 +39,23 @@ def run(arch: str, data_dir: Path, model_dir: Path, log_dir: Path, out_file: Pat
     from ..io import read_json, write_json
     from ..training import to_float_images
     from ..heldout import held_out_metrics, load_model, log_held_out_metrics
-    from ..members import train_members
+    from ..members import at_rates, train_members
+    from ..rates import read_rates
 
     seed = params.ablation.seed
-    members = ablation_members(params, arch)
+    members = at_rates(ablation_members(params, arch), read_rates(rates_file, arch), params.train.lr)
     train_members(params, arch, seed, members, data_dir, model_dir, log_dir, stage=f"ablation@{arch}",
-                  stack_name=f"{arch}-ablation-seed{seed}")
-    x = to_float_images(torch.from_numpy(load_split(data_dir, "test").images.copy()), torch.device("cpu"))
+                  stack_name=f"{arch}-ablation-seed{seed}", split="fit")
+    validation = load_split(data_dir, "validation", params.split.validation)
+    x = to_float_images(torch.from_numpy(validation.images.copy()), torch.device("cpu"))
     rows = []
     for m in members:
         info = read_json(model_dir / f"{m.name}.json")
         model, penalty = load_model(info, model_dir / f"{m.name}.pt")
         metrics, _, _ = held_out_metrics(model, penalty, x, params)
-        log_held_out_metrics(info["mlflow_run_id"], metrics)
-        rows.append({"variant": m.variant, "recipe": m.suffix, "recipe_params": m.recipe.model_dump(),
+        log_held_out_metrics(info["mlflow_run_id"], metrics, split="validation")
+        rows.append({"variant": m.variant, "recipe": m.suffix, "recipe_params": m.recipe.model_dump(), "lr": m.lr,
                      "convergence": info["convergence"], "metrics": metrics})
     manifest = read_manifest(data_dir)
-    write_json(out_file, {"arch": arch, "seed": seed, "dataset": manifest["dataset"], "data_digest": manifest["digest"],
-                          "git_commit": info["git_commit"], "models": rows})
+    write_json(out_file, {"arch": arch, "seed": seed, "split": "validation", "dataset": manifest["dataset"],
+                          "data_digest": manifest["digest"], "git_commit": info["git_commit"], "models": rows})

@@ -1,7 +1,8 @@
 """`evaluate@<arch>-<penalty>`: held-out metrics and a linear probe for every frontier point of one variant, every seed.
 
 Reads the variant's models from the train stages' outputs (`<model_dir>/seed-<s>/`). Writes
-`<frontier_file>`: every point's test metrics (at every threshold), probe and convergence;
+`<frontier_file>`: every point's test metrics (at every threshold; the reported numbers), its validation metrics
+(what decisions read: sweep placement, the seeds a sparse-end stretch needs), probe and convergence;
 `<eval_dir>/seed-<s>.json` (metrics and provenance of the default setting) and `<eval_dir>/seed-<s>.npz`
 (what the report plots: reconstructions, decoder features, firing frequencies, an activation
 sample); `<metrics_file>`: the default setting's metrics, mean over seeds; `<plot_file>`: every
@@ -19,9 +20,10 @@ from ..params import COMPARED, load_params
 N_RECONSTRUCTIONS = 10  # the first test images, shown originals over reconstructions
 ACTIVATION_SAMPLE = 50_000  # code entries kept for the activation histogram
 # What a frontier point keeps of its training description (the rest, e.g. the environment, is in eval/ and models/).
-TRAINING_KEPT = ("mlflow_run_id", "stack", "epochs", "convergence", "train_wall_time_s", "stack_size", "git_commit")
-# The probe's C is chosen (held-out training images, params.probe.C) on the variant's first point, its default
-# setting on the first seed, and kept for every other point: one choice per variant, not one per model.
+TRAINING_KEPT = ("mlflow_run_id", "stack", "epochs", "lr", "convergence", "train_wall_time_s", "stack_size",
+                 "git_commit")
+# The probe's C is chosen (params.probe.C, fitted on the fit split, scored on the validation split) on the variant's
+# first point, its default setting on the first seed, and kept for every other point: one choice per variant.
 
 
 def frontier_points(model_dir: Path, variant: str, seeds: list[int]) -> list[tuple[dict, Path]]:
@@ -45,19 +47,20 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
     from tqdm import tqdm
 
     from .. import tracking
-    from ..data import load_split, read_manifest
+    from ..data import load_split, read_manifest, split_digest
     from ..heldout import encode_all, held_out_metrics, load_model, log_held_out_metrics
     from ..io import staged_dir, write_json
     from ..members import variant_name
-    from ..probes import choose_C, probe_accuracy
+    from ..probes import choose_C_on_validation, probe_accuracy
     from ..training import to_float_images
 
     variant = variant_name(arch, penalty_name)
     manifest = read_manifest(data_dir)
-    test, train = load_split(data_dir, "test"), load_split(data_dir, "train")
+    test = load_split(data_dir, "test")
+    fit, validation = (load_split(data_dir, s, params.split.validation) for s in ("fit", "validation"))
     torch.set_num_threads(params.train.threads)
-    x = to_float_images(torch.from_numpy(test.images.copy()), torch.device("cpu"))
-    x_train = to_float_images(torch.from_numpy(train.images.copy()), torch.device("cpu"))
+    x, x_fit, x_val = (to_float_images(torch.from_numpy(s.images.copy()), torch.device("cpu"))
+                       for s in (test, fit, validation))
     threshold = params.evaluate.active_threshold
     tracking.init_store(params.tracking.experiment)
     points = frontier_points(model_dir, variant, params.seeds)
@@ -68,22 +71,25 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
         for info, weights in tqdm(points, desc=f"evaluate {variant}", unit="model"):
             model, penalty = load_model(info, weights)
             metrics, x_hat, z = held_out_metrics(model, penalty, x, params)
-            # Probe on the codes of the training images (the model's own training set; all but in smoke runs),
-            # scored on the test set; C is chosen once per variant, on the first point (the default on the first
-            # seed), and kept. Every point of the compared frontiers (the report reads probe accuracy along them
-            # at matched L0); of the references (none, TopK) the defaults only, for the per-variant table.
+            on_validation, _, z_val = held_out_metrics(model, penalty, x_val, params)
+            # Probe on the codes of the fit split (the model's own training images; all but in smoke runs), scored
+            # on the test set; C is chosen on the validation split once per variant, on the first point (the
+            # default on the first seed), and kept. Every point of the compared frontiers (the report reads probe
+            # accuracy along them at matched L0); of the references (none, TopK) the defaults only.
             if penalty_name in COMPARED or info["default_setting"]:
-                probe_images = x_train[: params.probe.max_samples]
-                train_codes = encode_all(model, probe_images, params.evaluate.batch_size)[1].flatten(1).numpy()
+                fit_codes = encode_all(model, x_fit[: params.probe.max_samples],
+                                       params.evaluate.batch_size)[1].flatten(1).numpy()
                 if C is None:
-                    C, C_scores = choose_C(train_codes, train.labels, params.probe)
-                metrics |= probe_accuracy(train_codes, train.labels, z.flatten(1).numpy(), test.labels, C,
+                    C, C_scores = choose_C_on_validation(fit_codes, fit.labels, z_val.flatten(1).numpy(),
+                                                         validation.labels, params.probe)
+                metrics |= probe_accuracy(fit_codes, fit.labels, z.flatten(1).numpy(), test.labels, C,
                                           params.probe.max_iter, params.probe.max_samples)
             metrics["train_relative_change_last_tenth"] = info["convergence"]["relative_change_last_tenth"]
-            log_held_out_metrics(info["mlflow_run_id"], metrics)
+            if log_held_out_metrics(info["mlflow_run_id"], metrics):
+                log_held_out_metrics(info["mlflow_run_id"], on_validation, split="validation")
             results.append({"setting": info["penalty_params"], "seed": info["seed"], "default": info["default_setting"],
-                            "name": info["name"], "metrics": metrics,
-                            "training": {k: info[k] for k in TRAINING_KEPT}})
+                            "name": info["name"], "metrics": metrics, "validation": on_validation,
+                            "training": {k: info[k] for k in TRAINING_KEPT if k in info}})
             if not info["default_setting"]:
                 continue
             seed = info["seed"]
@@ -101,9 +107,11 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
             if seed == params.seeds[0]:  # figures for the first seed only: each costs seconds to draw
                 log_figures(info["mlflow_run_id"], variant, arrays, threshold)
 
+    splits = {name: {"images": len(s.images), "sha256": split_digest(s)} for name, s in
+              (("fit", fit), ("validation", validation))}
     write_json(frontier_file, {"variant": variant, "seeds": params.seeds, "dataset": manifest["dataset"],
-                               "data_digest": manifest["digest"], "probe_C": C, "probe_C_validation": C_scores,
-                               "points": results})
+                               "data_digest": manifest["digest"], "splits": splits, "probe_C": C,
+                               "probe_C_validation": C_scores, "points": results})
     write_plot_and_metrics(variant, results, per_seed, manifest["dataset"], plot_file, metrics_file)
 
 

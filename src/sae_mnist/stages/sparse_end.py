@@ -30,8 +30,8 @@ def run(arch: str, data_dir: Path, rates_file: Path, model_dir: Path, log_dir: P
     from ..heldout import evaluated_points, log_held_out_metrics
     from ..io import write_json
     from ..members import compared_members, train_members
+    from ..rates import read_rates
     from ..provenance import git_commit
-    from ..selection import read_rates
     from ..training import to_float_images
 
     rates, training = read_rates(rates_file, arch), params.train.of(arch)

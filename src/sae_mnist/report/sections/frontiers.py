@@ -25,9 +25,10 @@ def mean_where_reached(values: np.ndarray) -> str:
 def save_figures(inputs: Inputs, results: dict[str, ArchResult], figures: Path) -> None:
     for arch, r in results.items():
         grids = {t: (est.grid if est else None) for t, est in r.estimands.items()}
-        drawn = reference.drawn(inputs.reference, inputs.theta) if arch == "linear" else None
-        save(frontiers(arch, inputs.thresholds, r.points, inputs.pca_fvu, r.fronts, grids, reference=drawn),
-             figures / f"frontier-{arch}.png")
+        drawn = [reference.drawn(ref, inputs.theta, marker) for ref, marker in
+                 zip(inputs.references.values(), reference.MARKERS)] if arch == "linear" else []
+        save(frontiers(arch, inputs.thresholds, r.points, inputs.pca_fvu, r.fronts, grids,
+                       references=[d for d in drawn if d is not None]), figures / f"frontier-{arch}.png")
 
 
 def grid_table(r: ArchResult, theta: float) -> list[str]:

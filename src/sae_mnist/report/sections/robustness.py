@@ -1,6 +1,10 @@
 """The Robustness section: the primary estimand's sign under each check, the other interpolation rule, every other
 activity threshold, and the frontiers retrained on one seed at other budgets and learning rates, as a table, a
-generated sentence (which the Verdict section repeats) and `figures/robustness-<arch>.png`."""
+generated sentence (which the Verdict section repeats) and `figures/robustness-<arch>.png`.
+
+The retrained studies are evaluated on the validation split (their files say `"split": "validation"`; files without
+the key are from before the split, evaluated on test): each is set beside the main frontier's seed on the same
+split, its reference."""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from ...estimand import INTERPOLATION, Estimand, points_estimand
+from ...params import COMPARED
 from ...plots import save
-from ..curve import BETTER_BY_SIGN
 from ..analysis import ArchResult
+from ..curve import BETTER_BY_SIGN
 from ..figures import robustness_curves
-from ..text import markdown_table
+from ..inputs import split_of
+from ..text import PENALTY_LABEL, markdown_table
 
 STUDY_LABEL = {"budget": "budget", "lr": "learning rate"}
 
@@ -23,29 +29,66 @@ STUDY_LABEL = {"budget": "budget", "lr": "learning rate"}
 class RobustnessCheck:
     """One row of an architecture's robustness table: the primary estimand as computed one way."""
 
-    label: str  # the table's words, with the details (epochs, learning rate, seed)
+    label: str  # the table's words, with the details (epochs, learning rate, seed, split)
     name: str  # the sentence's words
     est: Estimand | None  # None where the frontiers do not overlap
-    role: str  # "primary", "reference" (the primary on one seed) or "check" (counted in the sentence)
+    role: str  # "primary"; "reference" (one seed, a one-seed check's split); "context" (one seed, shown, not
+    # counted); or "check" (counted in the sentence)
     drawn: bool = False  # on the primary threshold's L0 axis: a curve of the figure
+    split: str = ""  # where a retrained study's metrics come from (its file's "split")
 
     @property
     def diff(self) -> float | None:
         return None if self.est is None else self.est.difference.diff
 
 
+def trained_text(study: str, variation: dict) -> str:
+    """'20 epochs', 'lr 0.009' or, where the penalties trained at their own rates, 'L1 lr 0.027, KL lr 0.081'."""
+    if study == "budget":
+        return f"{variation['epochs']} epoch{'s' * (variation['epochs'] != 1)}"
+    rates = {pt["penalty"]: pt["training"]["lr"] for pt in variation["points"] if "lr" in pt.get("training", {})}
+    if len(set(rates.values())) > 1:
+        return ", ".join(f"{PENALTY_LABEL[p]} lr {rates[p]:.3g}" for p in COMPARED if p in rates)
+    rate = next(iter(rates.values())) if rates else variation["lr"]  # old files: one rate per variation
+    return f"lr {rate:.3g}"
+
+
+def one_seed_rows(r: ArchResult, theta: float, seed: int, splits: set[str],
+                  l0_range: tuple[float, float]) -> list[RobustnessCheck]:
+    """The primary's seed `seed` alone: on the test split (the main frontier's metrics), the reference of studies
+    on that split (or of none); and, where a study reads the validation split, the same points' validation
+    metrics, that study's reference: a one-seed check stands beside the same seed on the same images."""
+    own = {p: [pt for pt in r.points[p] if pt["seed"] == seed] for p in COMPARED}
+    on_test = not splits or bool(splits - {"validation"})
+    if on_test:
+        whose = "the one-seed checks'" if len(splits) < 2 else "the test-split checks'"
+        rows = [RobustnessCheck(f"the primary on seed {seed} alone ({whose} reference)", f"seed {seed} alone",
+                                points_estimand(own["l1"], own["kl"], theta, l0_range), "reference", True)]
+    else:
+        rows = [RobustnessCheck(f"the primary on seed {seed} alone (test split; not counted)",
+                                f"seed {seed} alone on the test split",
+                                points_estimand(own["l1"], own["kl"], theta, l0_range), "context", True)]
+    if "validation" in splits:
+        valid = {p: [{**pt, "metrics": pt["validation"]} for pt in own[p] if "validation" in pt] for p in COMPARED}
+        whose = "the one-seed checks'" if len(splits) < 2 else "the validation-split checks'"
+        missing = "" if valid["l1"] and valid["kl"] else "; the frontier files hold no validation metrics"
+        rows.append(RobustnessCheck(f"seed {seed} alone on the validation split ({whose} reference{missing})",
+                                    f"seed {seed} alone on the validation split",
+                                    points_estimand(valid["l1"], valid["kl"], theta, l0_range), "reference", True,
+                                    "validation"))
+    return rows
+
+
 def robustness_checks(r: ArchResult, theta: float, seed: int, studies: dict[str, dict],
                       l0_range: tuple[float, float]) -> list[RobustnessCheck]:
     """The rows of one architecture's robustness table, r its analyse() result (primary estimand not None):
-    the primary; the primary on `seed` alone (the main frontier's points of that seed); the other interpolation
+    the primary; the primary on `seed` alone (one_seed_rows: on the split of each study); the other interpolation
     rule; each other threshold; each variation of each study in `studies` (study -> a robustness file), its
-    single-seed estimand at `theta` inside `l0_range`, as the primary's."""
+    single-seed estimand at `theta` inside `l0_range`, as the primary's, on the split its file names."""
     primary = r.estimands[theta]
-    own = {p: [pt for pt in r.points[p] if pt["seed"] == seed] for p in ("l1", "kl")}
+    splits = {split_of(data) for data in studies.values()}
     checks = [RobustnessCheck(f"the primary ({len(primary.seeds)} seeds)", "the primary", primary, "primary", True),
-              RobustnessCheck(f"the primary on seed {seed} alone (the one-seed checks' reference)",
-                              f"seed {seed} alone", points_estimand(own["l1"], own["kl"], theta, l0_range),
-                              "reference", True)]
+              *one_seed_rows(r, theta, seed, splits, l0_range)]
     other = INTERPOLATION[not primary.log_fvu]
     checks.append(RobustnessCheck(f"the other interpolation: {other}", "the other interpolation", r.sensitivity,
                                   "check"))
@@ -54,12 +97,14 @@ def robustness_checks(r: ArchResult, theta: float, seed: int, studies: dict[str,
             checks.append(RobustnessCheck(f"threshold {t:g} (over the covered range at {t:g}, not the declared one)",
                                           f"threshold {t:g}", est, "check"))
     for study, data in studies.items():
+        split = split_of(data)
+        where = "; validation split" if split == "validation" else ""  # files without a split: as labelled before
         for v in data["variations"]:
-            pts = {p: [pt for pt in v["points"] if pt["penalty"] == p] for p in ("l1", "kl")}
-            trained = f"{v['epochs']} epoch{'s' * (v['epochs'] != 1)}" if study == "budget" else f"lr {v['lr']:.3g}"
+            pts = {p: [pt for pt in v["points"] if pt["penalty"] == p] for p in COMPARED}
             name = f"{STUDY_LABEL[study]} ×{v['factor']:g}"
-            checks.append(RobustnessCheck(f"{name} ({trained}; seed {data['seed']})", name,
-                                          points_estimand(pts["l1"], pts["kl"], theta, l0_range), "check", True))
+            checks.append(RobustnessCheck(f"{name} ({trained_text(study, v)}; seed {data['seed']}{where})", name,
+                                          points_estimand(pts["l1"], pts["kl"], theta, l0_range), "check", True,
+                                          split))
     return checks
 
 
@@ -79,6 +124,8 @@ def robustness_rows(checks: list[RobustnessCheck]) -> list[list[str]]:
             sign = "(the primary)"
         elif c.role == "reference":
             sign += " (reference, not counted)"
+        elif c.role == "context":
+            sign += " (not counted)"
         rows.append([c.label, "no overlap" if c.diff is None else f"{c.diff:+.4f}", sign])
     return rows
 
@@ -100,12 +147,12 @@ def robustness_sentence(arch: str, checks: list[RobustnessCheck]) -> str:
     if missing:
         text += f"; no estimate (the frontiers do not overlap) under: {', '.join(missing)}"
     text += "."
-    reference = next((c for c in checks if c.role == "reference"), None)
-    if reference is not None and same_sign(reference, primary) is False:
-        text += (f" On {reference.name}, the one-seed checks' reference, the sign is already the opposite "
-                 f"({reference.diff:+.4f}).")
-    elif reference is not None and reference.diff is None:
-        text += f" On {reference.name}, the one-seed checks' reference, the frontiers do not overlap."
+    for reference in (c for c in checks if c.role == "reference"):  # one per split the one-seed checks read
+        if same_sign(reference, primary) is False:
+            text += (f" On {reference.name}, the one-seed checks' reference, the sign is already the opposite "
+                     f"({reference.diff:+.4f}).")
+        elif reference.diff is None:
+            text += f" On {reference.name}, the one-seed checks' reference, the frontiers do not overlap."
     return text
 
 
@@ -119,19 +166,40 @@ def add_robustness(results: dict[str, ArchResult], robustness: dict[str, dict[st
             r.robustness_sentence = robustness_sentence(arch, r.robustness)
 
 
+def study_splits(results: dict[str, ArchResult]) -> set[str]:
+    """The splits the retrained studies' metrics come from ({""} for none)."""
+    return {c.split for r in results.values() for c in r.robustness if c.role == "check" and c.split}
+
+
+def split_sentence(splits: set[str], seed: int) -> str:
+    """Which split the retrained studies read, and what they stand beside."""
+    if splits == {"validation"}:
+        return (f"The retrained models are evaluated on the validation split (the protocol makes every check of a "
+                f"choice there, docs/design/verdict-protocol.md), so each stands beside seed {seed}'s main frontier "
+                "read on the validation split, the one-seed checks' reference; the same seed's test numbers are "
+                "shown, not counted. ")
+    if "validation" in splits:
+        return ("Some studies are evaluated on the validation split, the others on the test split (files from "
+                "before the split): each stands beside the reference on its own split. ")
+    return ""
+
+
 def section(results: dict[str, ArchResult], theta: float, seed: int, factors: dict[str, list[float]]) -> str:
     """The Robustness section's Markdown (figures from save_figures)."""
     listed = "; ".join(f"{STUDY_LABEL[s]} × {', '.join(f'{f:g}' for f in fs)}" for s, fs in factors.items())
+    splits = study_splits(results)
+    alone = ("on the test split and on the validation split" if "validation" in splits
+             else "the reference the one-seed checks stand against")
     md = ["## Robustness\n",
           "Does the sign of the primary estimand hold when the analysis or the training changes? Per architecture, "
-          "KL − L1 in FVU averaged over the grid: the primary over every seed; the same on seed "
-          f"{seed} alone, the reference the one-seed checks stand against; under the other interpolation rule; at "
-          "each other activity threshold (over the L0 range every seed's frontiers cover at that threshold, not the "
-          f"declared one); and retrained on seed {seed} ({listed}): every L1 and KL frontier setting as one stack per "
-          "factor, everything else as the train stage has it (the budget multiplies train.epochs, the warm-ups and "
-          f"the decay stretch with it), read at threshold {theta:g} inside the declared range like the primary. One "
-          "seed has no interval: a one-seed check whose sign differs where the primary is small says that training "
-          "choices move the difference by as much as it is.\n"]
+          f"KL − L1 in FVU averaged over the grid: the primary over every seed; the same on seed {seed} alone, "
+          f"{alone}; under the other interpolation rule; at each other activity threshold (over the L0 range every "
+          f"seed's frontiers cover at that threshold, not the declared one); and retrained on seed {seed} ({listed}): "
+          "every L1 and KL frontier setting as one stack per factor, everything else as the train stage has it (the "
+          "budget multiplies train.epochs, the warm-ups and the decay stretch with it; the learning rate multiplies "
+          f"each penalty's own rate), read at threshold {theta:g} inside the declared range like the primary. "
+          f"{split_sentence(splits, seed)}One seed has no interval: a one-seed check whose sign differs where the "
+          "primary is small says that training choices move the difference by as much as it is.\n"]
     for arch, r in results.items():
         md.append(f"### {arch}\n")
         if not r.robustness:
@@ -158,5 +226,6 @@ def robustness_json(results: dict[str, ArchResult]) -> dict:
     """The robustness checks for summary.json: per architecture, each check's KL − L1 and sign, and the sentence."""
     return {arch: {"sentence": r.robustness_sentence,
                    "checks": [{"check": c.label, "role": c.role, "kl_minus_l1": c.diff,
-                               "same_sign": same_sign(c, r.robustness[0].diff)} for c in r.robustness]}
+                               "same_sign": same_sign(c, r.robustness[0].diff), "split": c.split or None}
+                              for c in r.robustness]}
             for arch, r in results.items() if r.robustness}

@@ -6,18 +6,23 @@ from __future__ import annotations
 import numpy as np
 
 from ...stats import summarize
+from ..inputs import split_of
 from ..text import markdown_table, mean_ci
 
 
 def ablation_section(ablations: dict[str, dict], seed: int) -> str:
-    """The Recipe ablation section: per architecture, each variant's default under each recipe."""
+    """The Recipe ablation section: per architecture, each variant's default under each recipe, on the split its
+    file names (the validation split: the ablation checks a choice; files without one are from the test split)."""
     md = ["## Recipe ablation\n",
           f"Each variant's default setting on seed {seed}, trained with the full recipe, without each part in turn, and "
           "with none of them (the recipe before: raw inputs, independent initialisation, the full decoder gradient, "
-          "constant learning rate, full penalty from the first step). Test FVU (truncated code), L0 and dead units "
-          "(of all units; conv: channels); ✗ marks a run that did not converge.\n"]
+          "constant learning rate, full penalty from the first step). FVU (truncated code), L0 and dead units "
+          "(of all units; conv: channels) on the split named per architecture: the validation split, where the "
+          "protocol makes every check of a choice; ✗ marks a run that did not converge.\n"]
     for arch, abl in ablations.items():
         md.append(f"### {arch}\n")
+        md.append(f"Evaluated on the {split_of(abl)} split" + (" (a file from before the validation split)."
+                                                               if "split" not in abl else ".") + "\n")
         by = {(m["recipe"], m["variant"]): m for m in abl["models"]}
         recipes = list(dict.fromkeys(m["recipe"] for m in abl["models"]))
         names = list(dict.fromkeys(m["variant"] for m in abl["models"]))

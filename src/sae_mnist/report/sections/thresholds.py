@@ -4,7 +4,8 @@ Per architecture and activity threshold: the curve of the estimand at that thres
 the primary threshold, the covered range elsewhere), each grid point labelled by equivalence.resolve against the
 margin, where the sign changes (equivalence.crossings), a verdict sentence, a table, and one panel of
 `figures/thresholds-<arch>.png`. At the primary threshold the covered range beyond the declared one is read too
-and drawn shaded, as outside the primary estimand.
+and drawn shaded, as outside the primary estimand. A sparse_end file's extra seeds join the labels (never the
+estimand) at the grid points both of their frontiers reach.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from ... import stats
 from ...equivalence import LABELS, Crossing, Resolution, crossings, resolve, seeds_to_resolve
-from ...estimand import Estimand, primary_estimand
+from ...estimand import Estimand, primary_estimand, seed_frontiers
 from ...plots import save
 from ..analysis import ArchResult
 from ..figures import threshold_panels
@@ -55,19 +56,36 @@ def labelled(est: Estimand, threshold: float, margin: float, declared: tuple[flo
     return LabelledCurve(threshold, est, points, crossings(list(est.grid), points), declared)
 
 
-def labelled_curves(r: ArchResult, theta: float, margin: float, declared: tuple[float, float]) -> list[LabelledCurve]:
-    """One curve per threshold with an estimand, in threshold order; at `theta` the declared range's curve, then
-    the covered range's where it reaches beyond the declared one."""
+def labelled_curves(r: ArchResult, theta: float, margin: float, declared: tuple[float, float],
+                    extra_points: dict[str, list[dict]] | None = None) -> list[LabelledCurve]:
+    """One curve per threshold with an estimand on 2 seeds or more (a label needs an interval), in threshold order;
+    at `theta` the declared range's curve, then the covered range's where it reaches beyond the declared one.
+    `extra_points`: penalty -> more seeds' points (a sparse_end file's), read at each threshold as frontiers."""
     curves = []
     for t, est in sorted(r.estimands.items()):
-        if est is None:
+        if est is None or len(est.seeds) < 2:
             continue
-        curves.append(labelled(est, t, margin))
+        extra = {p: seed_frontiers(v, t) for p, v in extra_points.items()} if extra_points else None
+        curves.append(labelled(est, t, margin, extra=extra))
         if t == theta:
             wide = primary_estimand(r.fronts[t]["l1"], r.fronts[t]["kl"])
             if wide is not None and (wide.covered[0] < est.covered[0] or wide.covered[1] > est.covered[1]):
-                curves.append(labelled(wide, t, margin, declared))
+                curves.append(labelled(wide, t, margin, declared, extra))
     return curves
+
+
+def extra_points(sparse_end: dict | None) -> dict[str, list[dict]] | None:
+    """A sparse_end file's points by penalty (L1, KL), or None without a file."""
+    if not sparse_end:
+        return None
+    return {p: [pt for pt in sparse_end["points"] if pt["penalty"] == p] for p in ("l1", "kl")}
+
+
+def all_curves(results: dict[str, ArchResult], theta: float, margin: float, declared: dict[str, tuple],
+               sparse_end: dict[str, dict] | None = None) -> dict[str, list[LabelledCurve]]:
+    """labelled_curves of every architecture, with its sparse_end file's extra seeds where one exists."""
+    return {arch: labelled_curves(r, theta, margin, declared[arch], extra_points((sparse_end or {}).get(arch)))
+            for arch, r in results.items()}
 
 
 def _span(grid: np.ndarray, indices: list[int]) -> str:
@@ -122,48 +140,75 @@ def seeds_needed(curve: LabelledCurve) -> list[tuple[float, int | str]]:
 
 
 def rows(curve: LabelledCurve) -> list[list[str]]:
-    """One row per grid point: L0, KL − L1, its 95% and 90% intervals, the label (and where it is also inside the
-    margin), and whether the point lies inside the declared range."""
+    """One row per grid point: L0, KL − L1, its 95% and 90% intervals, the seeds it is read over, the label (and
+    where it is also inside the margin), and whether the point lies inside the declared range."""
     inside = (lambda l0: "yes" if curve.declared[0] <= l0 <= curve.declared[1] else "no") if curve.declared else None
     return [[l0_text(l0), f"{p.diff:+.4f}", f"[{p.ci_low:+.4f}, {p.ci_high:+.4f}]",
-             f"[{p.tost_low:+.4f}, {p.tost_high:+.4f}]",
+             f"[{p.tost_low:+.4f}, {p.tost_high:+.4f}]", str(p.n),
              p.label + (" (inside the margin)" if p.within_margin and p.label in LABELS[:2] else "")]
             + ([inside(l0)] if inside else [])
             for l0, p in zip(curve.estimand.grid, curve.points)]
 
 
-def section(results: dict[str, ArchResult], theta: float, margin: float, declared: dict[str, tuple]) -> str:
-    """The section's Markdown: per architecture, a sentence and a table per curve, then its figure."""
+def extra_seeds_text(arch: str, sparse_end: dict) -> str:
+    """What a sparse_end file adds: its seeds, the settings' rates, and where they count."""
+    rates = ", ".join(f"{p.upper()} at lr {lr:.3g}" for p, lr in sparse_end.get("rates", {}).items())
+    return (f"Extra seeds {', '.join(map(str, sparse_end['seeds']))} (`sparse_end@{arch}`: only the L1 and KL "
+            f"settings that bracket the points 3 seeds left unresolved, trained on the fit split{', ' if rates else ''}"
+            f"{rates}; test metrics) join each grid point that both of their frontiers reach (column *seeds*); the "
+            "estimand, averages and Verdict keep the main seeds.\n")
+
+
+def section(curves: dict[str, list[LabelledCurve]], theta: float, margin: float,
+            sparse_end: dict[str, dict] | None = None) -> str:
+    """The section's Markdown: per architecture (all_curves), a sentence and a table per curve, then its figure."""
     md = ["## Every threshold's curve\n",
           f"Each grid point's KL − L1 in FVU, paired over seeds: **KL better** or **L1 better** where its 95% interval "
           f"excludes 0; otherwise **equivalent** where its 90% interval lies inside ±{margin:g} FVU (two one-sided "
-          "tests, the margin declared in params.yaml before these results existed); otherwise **unresolved**. "
-          "Descriptive labels, no correction across points. Where the sign changes, the crossing is where the mean "
-          "difference, linear in log L0, reaches 0, and its interval the L0 between the last point labelled one way "
-          "and the first labelled the other.\n"]
-    for arch, r in results.items():
-        curves = labelled_curves(r, theta, margin, declared[arch])
+          "tests, the margin `verdict.margin` declared before these results existed: "
+          "docs/design/verdict-protocol.md); otherwise **unresolved**. Descriptive labels, no correction across "
+          "points. Where the sign changes, the crossing is where the mean difference, linear in log L0, reaches 0, "
+          "and its interval the L0 between the last point labelled one way and the first labelled the other. At the "
+          f"primary threshold ({theta:g}) the range every seed's frontiers cover is also read beyond the declared "
+          "one: those points lie outside the primary estimand, shaded in the figure.\n"]
+    for arch, arch_curves in curves.items():
         md.append(f"### {arch}\n")
-        md.append("\n".join(f"- {sentence(arch, c)}" for c in curves) + "\n")
-        for c in curves:
+        if not arch_curves:
+            md.append("No threshold has frontiers that overlap on 2 seeds or more: nothing to label.\n")
+            continue
+        if sparse_end and arch in sparse_end:
+            md.append(extra_seeds_text(arch, sparse_end[arch]))
+        md.append("\n".join(f"- {sentence(arch, c)}" for c in arch_curves) + "\n")
+        for c in arch_curves:
             title = (f"threshold {c.threshold:g}" + (" (primary)" if c.threshold == theta and not c.declared else "")
-                     + (": the covered range, outside the primary estimand where not inside the declared range"
-                        if c.declared else ""))
+                     + (": the covered range; the points not inside the declared range lie outside the primary "
+                        "estimand" if c.declared else ""))
             md.append(f"{arch}, {title}:\n")
-            header = ["L0", "KL − L1", "95% CI", "90% CI", "label"] + (["in declared range"] if c.declared else [])
+            header = ["L0", "KL − L1", "95% CI", "90% CI", "seeds", "label"] + (["in declared range"]
+                                                                                 if c.declared else [])
             md.append(markdown_table(header, rows(c)))
         md.append(f"![{arch}: KL − L1 at every threshold](figures/thresholds-{arch}.png)\n")
     return "\n".join(md)
 
 
-def save_figures(results: dict[str, ArchResult], theta: float, margin: float, declared: dict[str, tuple],
-                 figures: Path) -> None:
+def save_figures(curves: dict[str, list[LabelledCurve]], theta: float, margin: float, figures: Path) -> None:
     """figures/thresholds-<arch>.png: a panel per threshold (the primary's over its covered range, the part outside
     the declared range shaded)."""
-    for arch, r in results.items():
-        curves = labelled_curves(r, theta, margin, declared[arch])
-        wide = {c.threshold: c for c in curves if c.declared}
-        panels = [wide.get(c.threshold, c) for c in curves if not c.declared]
+    for arch, arch_curves in curves.items():
+        wide = {c.threshold: c for c in arch_curves if c.declared}
+        panels = [wide.get(c.threshold, c) for c in arch_curves if not c.declared]
         if panels:
             save(threshold_panels(arch, [(c.threshold, c.estimand.grid, c.points, c.declared) for c in panels],
                                   margin, theta), figures / f"thresholds-{arch}.png")
+
+
+def curves_json(curves: dict[str, list[LabelledCurve]]) -> dict:
+    """For summary.json: per architecture, each curve's threshold, L0 range (beyond_declared: the primary
+    threshold's covered range, read past the declared one), every grid point's label and intervals, its crossings."""
+    return {arch: [{"threshold": c.threshold, "l0_range": [float(v) for v in c.estimand.covered],
+                    "beyond_declared": c.declared is not None,
+                    "points": [{"l0": float(l0), **{k: (bool(v) if k == "within_margin" else v)
+                                                    for k, v in vars(p).items()}}
+                               for l0, p in zip(c.estimand.grid, c.points)],
+                    "crossings": [vars(x) for x in c.crossings]} for c in arch_curves]
+            for arch, arch_curves in curves.items()}

@@ -1,12 +1,12 @@
-"""What was trained: the shared architecture, data, optimiser, budget and recipe; each penalty's loss term,
-default and frontier size; and where each frontier setting lies against the declared L0 range."""
+"""What was trained: the shared architecture, data, optimiser, budget and recipe; each penalty's learning rate, loss
+term, default and frontier size; and where each frontier setting lies against the declared L0 range (placement)."""
 
 from __future__ import annotations
 
 import json
 
-from ...params import ARCHITECTURES
-from ..analysis import placement_counts
+from ...params import ARCHITECTURES, SELECTED
+from ..analysis import placement_counts, placement_split, placement_words
 from ..inputs import Inputs
 from ..text import PENALTY_LABEL, markdown_table
 
@@ -14,20 +14,37 @@ from ..text import PENALTY_LABEL, markdown_table
 def budget_text(inputs: Inputs) -> str:
     """'linear 40 epochs = 4,000 steps, conv ...': each architecture's training budget."""
     params = inputs.params
-    batches = -(-min(params.train.max_samples or 60000, inputs.manifest["counts"]["train"]) // params.train.batch_size)
+    batches = -(-inputs.n_train // params.train.batch_size)
     epochs = {arch: params.train.of(arch).epochs for arch in inputs.archs}
     return ", ".join(f"{arch} {epochs[arch]} epochs = {batches * epochs[arch]:,} steps" for arch in inputs.archs)
 
 
+def rates_text(inputs: Inputs) -> str:
+    """'linear: L1 0.009, KL 0.009, TopK 0.003; conv: ...; unpenalised 0.003': each penalty's base learning rate."""
+    per_arch = [f"{arch}: " + ", ".join(f"{PENALTY_LABEL[p]} {inputs.lr(arch, p):.3g}" for p in SELECTED
+                                       if f"{arch}-{p}" in inputs.variants) for arch in inputs.archs]
+    return "; ".join(per_arch) + f"; unpenalised models {inputs.params.train.lr:g} (train.lr)"
+
+
+def data_text(inputs: Inputs) -> str:
+    """The images every model trains on: the fit split, or all training images before it existed."""
+    if inputs.trained_on_fit:
+        return f"the same data (the fit split: the first {inputs.n_train:,} training images)"
+    return f"the same data ({inputs.n_train:,} training images)"
+
+
 def recipe_text(inputs: Inputs) -> str:
     params, r_ = inputs.params, inputs.params.recipe
+    lr = (f"and the learning rate: each penalty trains at its own base rate, chosen on the validation split (*Learning "
+          f"rates*): {rates_text(inputs)}" if inputs.trained_on_fit else  # files from before lr_select: one rate
+          f"(all at the learning rate {params.train.lr:g})")
     return (
         f"Every model of an architecture has the same width (linear 784 → {params.model.linear.hidden} → 784; "
         f"conv: an 8×8 stride-4 convolution to {params.model.conv.channels} × 7 × 7 code maps and its transposed "
-        "convolution back), the same data, optimiser (Adam, "
-        f"lr {params.train.lr:g}), batch size {params.train.batch_size}, budget ({budget_text(inputs)}) and recipe, "
-        "and a decoder with unit-norm columns and a per-pixel bias. They differ only in "
-        "the penalty and the code activation it needs. The recipe, identical for every variant (see *Recipe "
+        f"convolution back), {data_text(inputs)}, optimiser (Adam), batch size {params.train.batch_size}, budget "
+        f"({budget_text(inputs)}) and recipe, and a decoder with unit-norm columns and a per-pixel bias. They differ "
+        f"only in the penalty, the code activation it needs {lr}. The recipe, "
+        "identical for every variant (see *Recipe "
         f"ablation*): the encoder sees x − b_dec, b_dec starting at the training mean (`center_input`: "
         f"{r_.center_input}); the encoder starts as the decoder's transpose (`encoder_from_decoder`: "
         f"{r_.encoder_from_decoder}); before each Adam step, each unit's decoder gradient loses its component "
@@ -85,9 +102,11 @@ def section(inputs: Inputs, placed: dict[str, dict[str, list[dict]]]) -> str:
     md = ["## What was trained\n", recipe_text(inputs), penalty_table(inputs)]
     md.append("The frontier settings are in `params.yaml` (`penalty:` and `sweep:`); every one is trained on every "
               "seed, the default setting being one of them.\n")
-    md.append(f"Where each setting lies (L0 at threshold {inputs.theta:g}, mean over seeds) against the declared range "
+    read = placement_words(placement_split(placed), inputs.params.lr_select.seed)
+    md.append(f"Where each setting lies (L0 at threshold {inputs.theta:g}: {read}) against the declared range "
               "`sweep.l0_range` the verdict is read over. The placement rule: L1 and KL each put the same number "
               "of settings inside it (±1), spaced roughly evenly in log L0, with one reference setting beyond "
-              "each end.\n")
+              "each end. The protocol places the sweep on the validation split, at the rates lr_select chose, on the "
+              "seed it chose them on.\n")
     md += placement_tables(inputs, placed)
     return "\n".join(md)
