@@ -112,9 +112,12 @@ def _two_stacks_then_repro(repo: Path, uri: str) -> None:
 
     edit_params(repo, tiny)
     env = subprocess_env(MLFLOW_TRACKING_URI=uri)
-    subprocess.run(["dvc", "repro", "download"], cwd=repo, env=env, check=True, capture_output=True)
+    # The rates the stacks train at come first (`dvc repro` would otherwise re-run them and then the stacks)
+    subprocess.run(["dvc", "repro", "lr_select@linear", "lr_select@conv"], cwd=repo, env=env, check=True,
+                   capture_output=True)
     stacks = [subprocess.Popen([sys.executable, "pipeline/train.py", "--arch", arch, "--seed", "0", "--data",
-                                "data/mnist", "--models", f"models/{arch}/seed-0", "--logs",
+                                "data/mnist", "--rates", f"lr_select/{arch}.json", "--models", f"models/{arch}/seed-0",
+                                "--logs",
                                 f"logs/train/{arch}/seed-0"],
                                cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
               for arch in ("linear", "conv")]

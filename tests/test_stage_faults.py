@@ -22,7 +22,8 @@ pytestmark = pytest.mark.e2e
 
 def train_cmd(arch: str, seed: int = 0) -> list[str]:
     return [sys.executable, "pipeline/train.py", "--arch", arch, "--seed", str(seed), "--data", "data/mnist",
-            "--models", f"models/{arch}/seed-{seed}", "--logs", f"logs/train/{arch}/seed-{seed}"]
+            "--rates", f"lr_select/{arch}.json", "--models", f"models/{arch}/seed-{seed}", "--logs",
+            f"logs/train/{arch}/seed-{seed}"]
 
 
 def small(params: dict) -> None:
@@ -102,8 +103,12 @@ def test_divergence_fails_the_run_and_writes_no_weights(repo, tmp_path):
     params["train"]["lr"] = 1e30
     diverging = tmp_path / "params.yaml"
     diverging.write_text(yaml.safe_dump(params))
-    result = subprocess.run(train_cmd("conv") + ["--params", str(diverging)], cwd=repo, env=subprocess_env(),
-                            capture_output=True, text=True)
+    rates = json.loads((repo / "lr_select/conv.json").read_text())  # every penalty's chosen rate as absurd
+    for choice in rates["chosen"].values():
+        choice["lr"] = 1e30
+    (tmp_path / "rates.json").write_text(json.dumps(rates))
+    result = subprocess.run(train_cmd("conv") + ["--params", str(diverging), "--rates", str(tmp_path / "rates.json")],
+                            cwd=repo, env=subprocess_env(), capture_output=True, text=True)
     assert result.returncode == 2
     assert "conv-l1: loss became NaN or infinite at epoch 1, step" in result.stderr
     assert "no weights were written" in result.stderr and "Traceback" not in result.stderr
@@ -122,7 +127,7 @@ def _start_and_wait_for(cmd, cwd, marker: str) -> subprocess.Popen:
 
 
 def test_sigkill_leaves_no_output_and_the_next_repro_resumes(repo):
-    process = _start_and_wait_for(["dvc", "repro", "train@linear-0"], repo, "linear-seed0 epoch 2/4:")
+    process = _start_and_wait_for(["dvc", "repro", "--single-item", "train@linear-0"], repo, "linear-seed0 epoch 2/4:")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (repo / "models/linear/seed-0").exists()
@@ -132,7 +137,8 @@ def test_sigkill_leaves_no_output_and_the_next_repro_resumes(repo):
     assert "train@linear-0" in status
     assert {r.info.status for r in stack_runs(repo, "linear-seed0")} == {"RUNNING"}  # a killed process cannot close them
 
-    result = subprocess.run(["dvc", "repro", "train@linear-0"], cwd=repo, env=subprocess_env(), capture_output=True, text=True)
+    result = subprocess.run(["dvc", "repro", "--single-item", "train@linear-0"], cwd=repo, env=subprocess_env(),
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "resuming from the checkpoint after epoch 2" in result.stdout
     assert result.stdout.count("marked abandoned MLflow run") == 1 + 8  # the stack's run and its 8 models'
