@@ -29,6 +29,7 @@ EPOCHS = {"linear": 2, "conv": 3}  # each architecture its own budget
 SEEDS = [0, 1]
 BUDGET_FACTORS, LR_FACTORS = [0.5, 2.0], [3.0]  # EPOCHS x 0.5 rounds to 1 and 2 epochs
 SELECT_FACTORS = [1.0, 3.0]  # lr_select: two rates per architecture, never extended (max_rates 2)
+EXTRA_SEEDS = [2]  # sparse_end@conv: one more seed of conv's sweep lam and its first KL path
 
 
 def tiny(params: dict) -> None:
@@ -51,6 +52,8 @@ def tiny(params: dict) -> None:
     params["probe"].update(C=[0.1, 1.0], max_iter=50, pca_components=10)
     params["robustness"].update(budget_factors=BUDGET_FACTORS, lr_factors=LR_FACTORS)
     params["lr_select"].update(factors={"linear": SELECT_FACTORS, "conv": SELECT_FACTORS}, max_rates=2)
+    kl = params["sweep"]["kl"]["conv"][0]
+    params["sparse_end"] = {"conv": {"seeds": EXTRA_SEEDS, "l1": params["sweep"]["l1"]["conv"], "kl": [kl]}}
 
 
 def dvc(repo: Path, *args: str, extra_env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -75,7 +78,7 @@ def test_every_stage_is_listed(run):
     expected += [f"evaluate@{v}" for v in VARIANTS] + [f"wide@{seed}" for seed in SEEDS]
     expected += [f"train@{arch}-{seed}" for arch in ("linear", "conv") for seed in SEEDS]  # one stack per arch and seed
     expected += [f"robustness@{arch}-{study}" for arch in ("linear", "conv") for study in ("budget", "lr")]
-    expected += ["lr_select@linear", "lr_select@conv"]
+    expected += ["lr_select@linear", "lr_select@conv", "sparse_end@conv"]
     assert sorted(names) == sorted(expected)
 
 
@@ -175,6 +178,17 @@ def test_every_frontier_point_is_evaluated_on_every_seed(run):
                     (v["epochs"], v["rates"][p]) for p in ("l1", "kl")}
 
 
+def test_extra_seeds_train_only_the_settings_params_name_at_the_chosen_rates(run):
+    repo, _ = run
+    extra = json.loads((repo / "sparse_end/conv.json").read_text())
+    rates = json.loads((repo / "lr_select/conv.json").read_text())["chosen"]
+    assert extra["seeds"] == EXTRA_SEEDS and extra["rates"] == {p: rates[p]["lr"] for p in ("l1", "kl")}
+    assert sorted((pt["penalty"], pt["seed"]) for pt in extra["points"]) == [("kl", 2), ("l1", 2)]
+    for pt in extra["points"]:
+        assert pt["training"]["lr"] == rates[pt["penalty"]]["lr"] and "fvu_at_0.1" in pt["metrics"]
+    assert "Extra seeds 2 (`sparse_end@conv`" in (repo / "reports/report.md").read_text()
+
+
 def test_report_has_every_section_and_figure(run):
     repo, _ = run
     report = (repo / "reports/report.md").read_text()
@@ -236,7 +250,8 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
         + [f"{arch}-ablation-seed0" for arch in ("linear", "conv")] + [f"linear{hidden}-seed{seed}" for seed in SEEDS]
         + [f"{arch}-robustness-{study}-x{f:g}-seed0" for arch in ("linear", "conv")
            for study, factors in (("budget", BUDGET_FACTORS), ("lr", LR_FACTORS)) for f in factors]
-        + [f"{arch}-lr_select-lr-x{f:g}-seed0" for arch in ("linear", "conv") for f in SELECT_FACTORS])
+        + [f"{arch}-lr_select-lr-x{f:g}-seed0" for arch in ("linear", "conv") for f in SELECT_FACTORS]
+        + [f"conv-sparse_end-seed{seed}" for seed in EXTRA_SEEDS])
     for parent in parents.values():
         assert parent.inputs.dataset_inputs[0].dataset.name == FALLBACK_DATASET
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]
@@ -308,8 +323,8 @@ def test_penalty_params_rerun_only_their_stages(run):
         (repo / "params.yaml").write_text(original)
         edit_params(repo, lambda p: p["sweep"]["l1"]["conv"].update(lam=[0.5, 2.0]))
         changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
-        assert changed == ["lr_select@conv", "report", "robustness@conv-budget", "robustness@conv-lr", "train@conv-0",
-                           "train@conv-1"]
+        assert changed == ["lr_select@conv", "report", "robustness@conv-budget", "robustness@conv-lr",
+                           "sparse_end@conv", "train@conv-0", "train@conv-1"]
     finally:
         (repo / "params.yaml").write_text(original)
 

@@ -11,7 +11,6 @@ every model as a frontier file's point; models and per-epoch losses under `<mode
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from ..params import COMPARED, ParamsError, load_params
@@ -29,14 +28,14 @@ def run(arch: str, data_dir: Path, rates_file: Path, model_dir: Path, log_dir: P
     from ..data import load_split, read_manifest
     from ..heldout import evaluated_points, log_held_out_metrics
     from ..io import write_json
-    from ..members import compared_members, train_members
+    from ..members import at_rates, compared_members, train_members
     from ..rates import read_rates
     from ..provenance import git_commit
     from ..training import to_float_images
 
     rates, training = read_rates(rates_file, arch), params.train.of(arch)
-    members = [replace(m, lr=rates[m.penalty]) for m in compared_members(params, arch)
-               if m.settings in extra.settings(m.penalty)]
+    members = at_rates([m for m in compared_members(params, arch) if m.settings in extra.settings(m.penalty)],
+                       rates, training.lr)
     x = to_float_images(torch.from_numpy(load_split(data_dir, "test").images.copy()), torch.device("cpu"))
     points = []
     for seed in extra.seeds:
