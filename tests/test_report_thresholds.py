@@ -79,7 +79,10 @@ def test_section_and_figure(result, tmp_path):
     curves = thresholds.all_curves({"linear": result}, 0.1, 0.005, {"linear": (15.0, 120.0)})
     md = thresholds.section(curves, 0.1, 0.005)
     assert md.startswith("## Every threshold's curve") and "±0.005 FVU" in md
-    assert md.count("| L0 | KL − L1 | 95% CI | 90% CI | seeds | label |") == 3
+    assert md.count("| L0 | KL − L1 | 95% CI | 90% CI | seeds | label | read across (L0 ratio) |") == 3
+    # every grid point of the declared range lies between L0 10 and 20, 20 and 40, ... (ratio 2 on every frontier)
+    assert [row[6] for row in thresholds.rows(curves["linear"][0])] == ["2.00"] * len(curves["linear"][0].points)
+    assert "the widest stretch between the trained models a point is read across: L0 ratio 2.00 at L0 18.5" in md
     assert "outside the primary estimand" in md and "Extra seeds" not in md
     assert "![linear: KL − L1 at every threshold](figures/thresholds-linear.png)" in md
     thresholds.save_figures(curves, 0.1, 0.005, tmp_path)

@@ -101,6 +101,20 @@ def test_primary_estimand_reads_the_declared_range_inside_the_covered_one():
     assert estimand.primary_estimand(l1, kl, l0_range=(2000, 3000)) is None  # no overlap with the frontiers
 
 
+def test_each_grid_point_carries_the_widest_stretch_between_the_trained_points_it_is_read_across():
+    # Amendment 3: L1 seed 1 has a hole from L0 20 to 90 (ratio 4.5); n_grid = 3 over the covered [10, 100] reads
+    # L0 10^1.25 = 17.8 (L1 seed 0: 10-20, ratio 2; KL: 10-40, 4), 10^1.5 = 31.6 (seed 1's hole, 4.5) and
+    # 10^1.75 = 56.2 (the hole again). A target on a point is a bracket of 1; outside the frontier, nan.
+    assert estimand.bracket_ratios(np.array([10.0, 20.0, 90.0]), np.array([5, 10, 15, 50, 200])) == \
+        pytest.approx([math.nan, 1.0, 2.0, 4.5, math.nan], nan_ok=True)
+    l1 = {0: front([10, 20, 40, 100], [0.4, 0.3, 0.25, 0.2]), 1: front([10, 20, 90, 100], [0.4, 0.3, 0.21, 0.2])}
+    kl = {s: front([10, 40, 100], [0.5, 0.35, 0.3]) for s in (0, 1)}
+    est = estimand.primary_estimand(l1, kl, n_grid=3)
+    assert est.grid == pytest.approx([10**1.25, 10**1.5, 10**1.75])
+    assert est.bracket == pytest.approx([4.0, 4.5, 4.5])
+    assert [g["bracket"] for g in est.as_json()["at_grid"]] == pytest.approx([4.0, 4.5, 4.5])
+
+
 def test_primary_estimand_needs_overlapping_frontiers_on_every_seed():
     l1 = {0: front([1, 5], [0.5, 0.3])}
     kl = {0: front([10, 50], [0.4, 0.2])}

@@ -40,6 +40,7 @@ class Estimand:
     per_seed: np.ndarray  # each seed's mean of KL − L1 over the grid
     difference: stats.Difference  # the average, paired over seeds: the estimand
     at_grid: list[stats.Difference]  # each grid point's paired KL − L1: the curve the verdict describes
+    bracket: np.ndarray | None = None  # (grid,) widest_brackets: how far apart the trained points read there lie
 
     def as_json(self) -> dict:
         """For summary.json: the covered L0 range, the grid, the rule, the per-seed averages, the average's paired
@@ -48,7 +49,8 @@ class Estimand:
                 "interpolation": INTERPOLATION[self.log_fvu], "seeds": self.seeds,
                 "per_seed": self.per_seed.tolist(), **self.difference.__dict__,
                 "at_grid": [{"l0": float(l0), "fvu_l1": float(self.fvu_l1[:, i].mean()),
-                             "fvu_kl": float(self.fvu_kl[:, i].mean()), **d.__dict__}
+                             "fvu_kl": float(self.fvu_kl[:, i].mean()), **d.__dict__,
+                             **({"bracket": float(self.bracket[i])} if self.bracket is not None else {})}
                             for i, (l0, d) in enumerate(zip(self.grid, self.at_grid))]}
 
 
@@ -100,6 +102,24 @@ def matched_values(fronts: dict[int, tuple], grid: np.ndarray, column: int = 1, 
     return np.array([stats.interpolate_at(f[0], f[column], grid, log_y=log_y) for _, f in sorted(fronts.items())])
 
 
+def bracket_ratios(l0: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """For each target L0: the ratio of the frontier L0 values next above and next below it (1 at a frontier
+    point, nan outside the frontier), the stretch its value is interpolated across."""
+    l0, targets = np.unique(np.asarray(l0, float)), np.asarray(targets, float)
+    out = np.full(targets.shape, np.nan)
+    for i, t in enumerate(targets):
+        below, above = l0[l0 <= t], l0[l0 >= t]
+        if len(below) and len(above):
+            out[i] = above[0] / below[-1]
+    return out
+
+
+def widest_brackets(fronts: list[tuple], grid: np.ndarray) -> np.ndarray:
+    """(grid,) the widest bracket_ratios over the given frontiers (every seed's L1 and KL): where a grid point
+    is read between trained models far apart in L0, its value is a chord across that stretch (amendment 3)."""
+    return np.nanmax(np.array([bracket_ratios(f[0], grid) for f in fronts]), axis=0)
+
+
 def primary_estimand(l1: dict[int, tuple], kl: dict[int, tuple], n_grid: int = PRIMARY_GRID_POINTS,
                      log_fvu: bool = PRIMARY_LOG_FVU, l0_range: tuple[float, float] | None = None) -> Estimand | None:
     """KL − L1 in FVU at matched L0, averaged over the L0 range every seed's L1 and KL frontier covers.
@@ -126,7 +146,8 @@ def primary_estimand(l1: dict[int, tuple], kl: dict[int, tuple], n_grid: int = P
     return Estimand(seeds=seeds, covered=covered, grid=grid, log_fvu=log_fvu, fvu_l1=fvu_l1, fvu_kl=fvu_kl,
                     per_seed=(fvu_kl - fvu_l1).mean(axis=1),
                     difference=stats.paired(fvu_kl.mean(axis=1), fvu_l1.mean(axis=1)),
-                    at_grid=[stats.paired(fvu_kl[:, i], fvu_l1[:, i]) for i in range(len(grid))])
+                    at_grid=[stats.paired(fvu_kl[:, i], fvu_l1[:, i]) for i in range(len(grid))],
+                    bracket=widest_brackets(fronts, grid))
 
 
 def points_estimand(l1_points: list[dict], kl_points: list[dict], threshold: float,

@@ -118,12 +118,24 @@ def sentence(arch: str, curve: LabelledCurve) -> str:
     else:
         directions = {p.label for p in curve.points} & set(LABELS[:2])
         text += "; the sign does not change" if len(directions) <= 1 else ""
+    text += "; " + widest_bracket_text(curve)
     needed = seeds_needed(curve)
     if needed:
         text += (f". {len(needed)} point(s) stay unresolved; the seeds that would resolve each with 80% power "
                  "(equivalence.seeds_to_resolve, from its observed mean and sd): "
                  + ", ".join(f"L0 {l0_text(l0)}: {n}" for l0, n in needed))
     return text + "."
+
+
+def widest_bracket_text(curve: LabelledCurve) -> str:
+    """'the widest stretch a point is read across: L0 ratio 2.36 at L0 54.5' (amendment 3: a value read between
+    trained models that far apart is a chord, not a model)."""
+    bracket = curve.estimand.bracket
+    if bracket is None or not np.isfinite(bracket).any():
+        return "no grid point lies between trained models"
+    i = int(np.nanargmax(bracket))
+    return (f"the widest stretch between the trained models a point is read across: L0 ratio {bracket[i]:.2f} at "
+            f"L0 {l0_text(curve.estimand.grid[i])}")
 
 
 def seeds_needed(curve: LabelledCurve) -> list[tuple[float, int | str]]:
@@ -141,13 +153,16 @@ def seeds_needed(curve: LabelledCurve) -> list[tuple[float, int | str]]:
 
 def rows(curve: LabelledCurve) -> list[list[str]]:
     """One row per grid point: L0, KL − L1, its 95% and 90% intervals, the seeds it is read over, the label (and
-    where it is also inside the margin), and whether the point lies inside the declared range."""
+    where it is also inside the margin), the widest L0 ratio of the trained points it is read between, and
+    whether the point lies inside the declared range."""
     inside = (lambda l0: "yes" if curve.declared[0] <= l0 <= curve.declared[1] else "no") if curve.declared else None
+    bracket = curve.estimand.bracket
     return [[l0_text(l0), f"{p.diff:+.4f}", f"[{p.ci_low:+.4f}, {p.ci_high:+.4f}]",
              f"[{p.tost_low:+.4f}, {p.tost_high:+.4f}]", str(p.n),
              p.label + (" (inside the margin)" if p.within_margin and p.label in LABELS[:2] else "")]
+            + ([f"{bracket[i]:.2f}"] if bracket is not None else [])
             + ([inside(l0)] if inside else [])
-            for l0, p in zip(curve.estimand.grid, curve.points)]
+            for i, (l0, p) in enumerate(zip(curve.estimand.grid, curve.points))]
 
 
 def extra_seeds_text(arch: str, sparse_end: dict) -> str:
@@ -170,7 +185,10 @@ def section(curves: dict[str, list[LabelledCurve]], theta: float, margin: float,
           "points. Where the sign changes, the crossing is where the mean difference, linear in log L0, reaches 0, "
           "and its interval the L0 between the last point labelled one way and the first labelled the other. At the "
           f"primary threshold ({theta:g}) the range every seed's frontiers cover is also read beyond the declared "
-          "one: those points lie outside the primary estimand, shaded in the figure.\n"]
+          "one: those points lie outside the primary estimand, shaded in the figure. *Read across*: the widest "
+          "ratio, over seeds and both penalties, of the L0 values of the two trained models a point's value is "
+          "interpolated between; where it is large the value is a chord over a stretch no model reached "
+          "(amendment 3 of the protocol).\n"]
     for arch, arch_curves in curves.items():
         md.append(f"### {arch}\n")
         if not arch_curves:
@@ -184,8 +202,9 @@ def section(curves: dict[str, list[LabelledCurve]], theta: float, margin: float,
                      + (": the covered range; the points not inside the declared range lie outside the primary "
                         "estimand" if c.declared else ""))
             md.append(f"{arch}, {title}:\n")
-            header = ["L0", "KL − L1", "95% CI", "90% CI", "seeds", "label"] + (["in declared range"]
-                                                                                 if c.declared else [])
+            header = (["L0", "KL − L1", "95% CI", "90% CI", "seeds", "label"]
+                      + (["read across (L0 ratio)"] if c.estimand.bracket is not None else [])
+                      + (["in declared range"] if c.declared else []))
             md.append(markdown_table(header, rows(c)))
         md.append(f"![{arch}: KL − L1 at every threshold](figures/thresholds-{arch}.png)\n")
     return "\n".join(md)
@@ -208,7 +227,9 @@ def curves_json(curves: dict[str, list[LabelledCurve]]) -> dict:
     return {arch: [{"threshold": c.threshold, "l0_range": [float(v) for v in c.estimand.covered],
                     "beyond_declared": c.declared is not None,
                     "points": [{"l0": float(l0), **{k: (bool(v) if k == "within_margin" else v)
-                                                    for k, v in vars(p).items()}}
-                               for l0, p in zip(c.estimand.grid, c.points)],
+                                                    for k, v in vars(p).items()},
+                                **({"bracket": float(c.estimand.bracket[i])} if c.estimand.bracket is not None
+                                   else {})}
+                               for i, (l0, p) in enumerate(zip(c.estimand.grid, c.points))],
                     "crossings": [vars(x) for x in c.crossings]} for c in arch_curves]
             for arch, arch_curves in curves.items()}
