@@ -17,3 +17,4 @@ def test_stages_sum_per_group():
     assert stage_times.group_sums(times) == {"core": 165.5, "recipe ablation": 30.0, "wide code": 20.0,
                                              "budget sensitivity": 40.0, "learning-rate sensitivity": 7.0}
     assert stage_times.group_of("something-new") == "other"
+    assert stage_times.group_of("sparse_end@conv") == "extra seeds at the sparse end"
