@@ -69,6 +69,19 @@ def test_the_seeds_come_from_the_validation_curve_and_the_settings_bracket_its_u
     assert block.startswith("sparse_end:\n  linear:\n    seeds: [3, ") and "- {beta: 1.0, scale: 2.0, rho: [" in block
 
 
+def test_points_that_need_more_than_the_cap_stay_unresolved_and_bracket_nothing(params):
+    thresholds = params.evaluate.thresholds
+    l1, kl = points("l1", thresholds, 0.0), points("kl", thresholds, 1.0)
+    full = sparse_end_plan.plan(l1, kl, params, "linear", max_seeds=200)
+    counts = sorted({n for _, _, n in full["needed"]})
+    assert len(counts) > 1 and full["beyond"] == []
+    cap = counts[0]  # only the points that need the fewest seeds fit under it
+    capped = sparse_end_plan.plan(l1, kl, params, "linear", max_seeds=cap)
+    assert {n for _, _, n in capped["needed"]} == {cap} and capped["seeds"] == list(range(3, cap))
+    assert sorted(capped["needed"] + capped["beyond"]) == sorted(full["needed"])
+    assert sparse_end_plan.plan(l1, kl, params, "linear", max_seeds=cap - 1) is None  # nothing fits: no stage
+
+
 def test_equal_validation_frontiers_need_no_extra_seeds(params):
     thresholds = params.evaluate.thresholds
     l1 = points("l1", thresholds, 0.0)
