@@ -128,8 +128,8 @@ def sentence(arch: str, curve: LabelledCurve) -> str:
 
 
 def widest_bracket_text(curve: LabelledCurve) -> str:
-    """'the widest stretch a point is read across: L0 ratio 2.36 at L0 54.5' (amendment 3: a value read between
-    trained models that far apart is a chord, not a model)."""
+    """'the widest stretch between the trained models a point is read across: L0 ratio 2.31 at L0 54.8'
+    (amendment 3: a value read between trained models that far apart is a chord, not a model)."""
     bracket = curve.estimand.bracket
     if bracket is None or not np.isfinite(bracket).any():
         return "no grid point lies between trained models"
