@@ -1,10 +1,11 @@
 """The report under the validation protocol (docs/design/verdict-protocol.md), by hand: placement on the validation
 split, the robustness studies beside the same seed's validation metrics, the table of decisions and the split each
-used, each penalty's rate; and the files from before the split still read as they were."""
+used, each penalty's rate; and result files from before the split are refused, each named."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from sae_mnist import estimand
 from sae_mnist.params import load_params
 from sae_mnist.report import analysis, checks
 from sae_mnist.report.analysis import ArchResult
-from sae_mnist.report.inputs import Inputs, Variant
+from sae_mnist.report.inputs import Inputs, Variant, predating_the_split
 from sae_mnist.report.sections import cite, decisions, trained
 from sae_mnist.report.sections import robustness as report_robustness
 from sae_mnist.stats import Difference
@@ -24,11 +25,11 @@ SPLITS = {"fit": {"images": 50000, "sha256": "f" * 64}, "validation": {"images":
 PARAMS = load_params(REPO / "params.yaml")
 
 
-def inputs(new: bool = True, ablations: dict | None = None, robustness: dict | None = None) -> Inputs:
+def inputs(ablations: dict | None = None, robustness: dict | None = None) -> Inputs:
     """Inputs with just what the protocol's text reads: linear none, L1 and KL, one frontier point each."""
-    point = {"setting": {}, "seed": 0, "metrics": {}, "training": {"convergence": {"tolerance": {
+    point = {"setting": {}, "seed": 0, "metrics": {}, "validation": {}, "training": {"convergence": {"tolerance": {
         "relative": 0.01, "fvu": 1e-4}}}}
-    frontier = {"points": [point], **({"splits": SPLITS} if new else {})}
+    frontier = {"points": [point], "splits": SPLITS}
     variants = {f"linear-{p}": Variant(arch="linear", penalty=p, seeds=[], stats={}, arrays={}, history={},
                                        frontier=frontier) for p in ("none", "l1", "kl")}
     selections = {"linear": {"chosen": {"l1": {"lr": 0.009}, "kl": {"lr": 0.027}, "topk": {"lr": 0.003}},
@@ -51,31 +52,19 @@ def test_placement_reads_the_validation_l0_of_the_chosen_seed_only():
     # 10 and 12. Seed 1 alone: 30 inside, 12 below; seed 0 alone: 14 and 10 both below.
     points = [point(0.1, 0, 100, 14), point(1.0, 0, 100, 10), point(0.1, 1, 100, 30), point(1.0, 1, 100, 12)]
     rows = analysis.placement(points, 0.1, (15, 150), seed=1)
-    assert [(r["setting"]["lam"], r["l0"], r["where"], r["split"], r["seeds"]) for r in rows] == [
-        (0.1, 30.0, "inside", "validation", 1), (1.0, 12.0, "below", "validation", 1)]
+    assert [(r["setting"]["lam"], r["l0"], r["where"], r["seeds"]) for r in rows] == [
+        (0.1, 30.0, "inside", 1), (1.0, 12.0, "below", 1)]
     assert [r["where"] for r in analysis.placement(points, 0.1, (15, 150), seed=0)] == ["below", "below"]
     # without a seed: each setting's mean over seeds of its validation L0, (14 + 30) / 2 = 22 and 11
     assert [r["l0"] for r in analysis.placement(points, 0.1, (15, 150))] == [22.0, 11.0]
 
 
-def test_placement_of_files_from_before_the_split_reads_the_test_l0_over_seeds():
-    points = [point(0.1, 0, 14, None), point(0.1, 1, 18, None)]
-    rows = analysis.placement(points, 0.1, (15, 150), seed=1)  # the seed does not apply: mean (14 + 18) / 2 = 16
-    assert [(r["l0"], r["where"], r["split"]) for r in rows] == [(16.0, "inside", "test")]
-
-
 def test_placement_names_its_split_in_the_check_and_the_text():
-    placed = {"linear": {"l1": [{"split": "validation"}], "kl": [{"split": "validation"}]}}
-    assert analysis.placement_split(placed) == "validation"
-    assert analysis.placement_split({"linear": {"l1": [{"split": "test"}], "kl": [{"split": "validation"}]}}) == "mixed"
-    assert analysis.placement_split({}) is None
-    read = analysis.placement_words("validation", 0)
+    read = analysis.placement_words(0)
     assert read == "L0 on the validation split, seed 0"
     assert checks.placement_check("conv", 5, 4, (25, 200), read) == (
         True, "conv: L1 and KL put as many settings inside the declared L0 range 25–200 (±1): L1 5, KL 4 (L0 on the "
               "validation split, seed 0)")
-    assert analysis.placement_words("test", 0) == ("mean L0 over seeds on the test split (files from before the "
-                                                   "validation split)")
 
 
 # ------------------------------------------------------------------------------------------ (e) robustness
@@ -103,10 +92,10 @@ def pair(seed: int, k: float, penalty_key: bool = False, validation_k: float | N
             "kl": [one("kl", 10, 0.2, k), one("kl", 1000, 0.05, k)]}
 
 
-def study(factor: float, k: float, split: str | None, lr: dict | None = None) -> dict:
-    pts = pair(0, k, penalty_key=True, lr=lr)
-    return {"seed": 0, "variations": [{"factor": factor, "epochs": 40, "lr": 0.003, "points": pts["l1"] + pts["kl"]}],
-            **({} if split is None else {"split": split})}
+def study(factor: float, k: float, lr: dict | None = None) -> dict:
+    pts = pair(0, k, penalty_key=True, lr=lr or {"l1": 0.003, "kl": 0.003})
+    return {"seed": 0, "split": "validation", "variations": [{"factor": factor, "epochs": 40,
+                                                               "points": pts["l1"] + pts["kl"]}]}
 
 
 def result() -> ArchResult:
@@ -122,7 +111,7 @@ def result() -> ArchResult:
 
 
 def test_a_validation_study_stands_beside_the_same_seed_on_the_validation_split():
-    studies = {"lr": study(3.0, 1.3, "validation", lr={"l1": 0.027, "kl": 0.081})}
+    studies = {"lr": study(3.0, 1.3, lr={"l1": 0.027, "kl": 0.081})}
     rows = report_robustness.robustness_checks(result(), THETA, 0, studies, WIDE)
     assert [c.diff for c in rows] == pytest.approx([0.15 * M, 0.1 * M, -0.1 * M, 0.02, 0.3 * M])
     assert report_robustness.robustness_rows(rows) == [
@@ -147,23 +136,16 @@ def replace_checks(rows: list) -> ArchResult:
     return r
 
 
-def test_files_without_a_split_keep_the_test_reference_and_mixed_files_get_one_each():
-    old = report_robustness.robustness_checks(result(), THETA, 0, {"budget": study(2.0, 0.8, None)}, WIDE)
-    assert [(c.label, c.role) for c in old[1:2]] == [
-        ("the primary on seed 0 alone (the one-seed checks' reference)", "reference")]
-    assert old[-1].label == "budget ×2 (40 epochs; seed 0)" and len(old) == 4  # no validation row
-    mixed = report_robustness.robustness_checks(
-        result(), THETA, 0, {"budget": study(2.0, 0.8, None), "lr": study(3.0, 1.3, "validation")}, WIDE)
-    references = [c.label for c in mixed if c.role == "reference"]
-    assert references == ["the primary on seed 0 alone (the test-split checks' reference)",
-                          "seed 0 alone on the validation split (the validation-split checks' reference)"]
-    r = replace_checks(mixed)
-    md = report_robustness.section({"linear": r}, THETA, 0, {"budget": [2.0], "lr": [3.0]})
-    assert "each stands beside the reference on its own split" in md
+def test_without_studies_both_one_seed_rows_stay_and_a_budget_row_names_its_epochs():
+    alone = report_robustness.robustness_checks(result(), THETA, 0, {}, WIDE)
+    assert [c.role for c in alone] == ["primary", "context", "reference", "check"]
+    budget = report_robustness.robustness_checks(result(), THETA, 0, {"budget": study(2.0, 0.8)}, WIDE)
+    assert budget[-1].label == "budget ×2 (40 epochs; seed 0; validation split)"
+    assert budget[-1].diff == pytest.approx(-0.2 * M)
 
 
 def test_the_section_says_the_studies_read_the_validation_split():
-    rows = report_robustness.robustness_checks(result(), THETA, 0, {"lr": study(3.0, 1.3, "validation")}, WIDE)
+    rows = report_robustness.robustness_checks(result(), THETA, 0, {"lr": study(3.0, 1.3)}, WIDE)
     md = report_robustness.section({"linear": replace_checks(rows)}, THETA, 0, {"lr": [3.0]})
     assert "The retrained models are evaluated on the validation split" in md
     assert "the same on seed 0 alone, on the test split and on the validation split;" in md
@@ -187,34 +169,27 @@ def test_every_decision_names_its_split_and_the_reported_numbers_the_test_split(
     assert md.startswith("## Decisions and the split each used\n") and "| decision | split | where |" in md
 
 
-def test_files_from_before_the_split_are_named_as_such():
-    placed = {"linear": {"l1": [{"split": "test"}], "kl": [{"split": "test"}]}}
-    old = inputs(new=False, ablations={"linear": {}},
-                 robustness={"linear": {"lr": {}, "budget": {"split": "validation"}}})
-    rows = decisions.decision_rows(old, placed)
-    before = "test (files from before the validation split)"
-    assert [r[1] for r in rows[1:2] + rows[4:6]] == [before, before, f"validation and {before}"]
-    assert rows[2][1].startswith("a held-out part of the training images")
-    assert decisions.fit_text(old).startswith("These frontier files predate the validation split: their models "
-                                              "trained on all 60,000 training images")
+def test_files_from_before_the_split_are_refused_each_named():
+    assert predating_the_split(inputs(ablations={"linear": {"split": "validation"}})) == []
+    old = inputs(ablations={"linear": {}}, robustness={"linear": {"lr": {}, "budget": {"split": "validation"}}})
+    old.variants["linear-kl"] = replace(old.variants["linear-kl"], frontier={"points": [{}], "splits": SPLITS})
+    assert predating_the_split(old) == ["frontier/linear-kl.json", "ablation/linear.json", "robustness/linear-lr.json"]
 
 
 # ---------------------------------------------------------------------------- (g) rates, images, the probe
 
 
 def test_each_penalty_trains_at_its_chosen_rate_on_the_fit_split():
-    new, old = inputs(), inputs(new=False)
+    new = inputs()
     assert (new.lr("linear", "l1"), new.lr("linear", "kl"), new.lr("linear", "none")) == (0.009, 0.027, 0.003)
-    assert old.lr("linear", "l1") == PARAMS.train.lr  # trained before lr_select: one shared rate
-    assert (new.n_train, old.n_train) == (50000, 60000) and new.splits == SPLITS and old.splits == SPLITS
+    assert new.n_train == 50000 and new.splits == SPLITS
     assert trained.rates_text(new) == "linear: L1 0.009, KL 0.027; unpenalised models 0.003 (train.lr)"
     assert "the fit split: the first 50,000 training images" in trained.recipe_text(new)
-    assert "each penalty trains at its own base rate" in trained.recipe_text(new)
-    assert "(all at the learning rate 0.003)" in trained.recipe_text(old)
+    assert ("the code activation it needs and the learning rate: each penalty trains at its own base rate, chosen on "
+            "the validation split (*Learning rates*): linear: L1 0.009") in trained.recipe_text(new)
 
 
 def test_the_probe_definition_says_C_is_chosen_on_the_validation_split():
     text = cite.definitions_section(inputs())
     assert "by accuracy on the validation split (a probe fitted on the fit split at each C)" in text
     assert "fit-split image" in text and "refitted" not in text
-    assert "refitted on all of them" in cite.definitions_section(inputs(new=False))

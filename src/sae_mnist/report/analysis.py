@@ -15,7 +15,7 @@ from .. import stats
 from ..estimand import Estimand, matched_values, primary_estimand, seed_frontiers, where_in_range
 from ..params import COMPARED, PENALTIES
 from .curve import sensitivity_sentence, verdict
-from .inputs import BEFORE_SPLIT, Inputs
+from .inputs import Inputs
 
 
 @dataclass
@@ -86,40 +86,25 @@ def analyse(inputs: Inputs) -> dict[str, ArchResult]:
 def placement(points: list[dict], threshold: float, l0_range: tuple[float, float],
               seed: int | None = None) -> list[dict]:
     """Each setting of one variant's frontier: its L0 at `threshold` and where that lies against the declared range:
-    "below", "inside" (bounds included) or "above"; settings in the frontier file's order, each row naming its split.
+    "below", "inside" (bounds included) or "above"; settings in the frontier file's order.
 
-    The protocol places the sweep on the validation split (docs/design/verdict-protocol.md): where the points carry
-    a "validation" block, the L0 of `seed`'s points there (all seeds' mean if None). Files from before the split
-    have none: the mean over seeds of the L0 in "metrics", as placement was read then."""
-    on_validation = any("validation" in p for p in points)
-    if on_validation:
-        points = [p for p in points if "validation" in p and (seed is None or p["seed"] == seed)]
+    The protocol places the sweep on the validation split (docs/design/verdict-protocol.md): the L0 in the
+    "validation" block of `seed`'s points (all seeds' mean if None)."""
     by_setting: dict[str, list[float]] = {}
     for point in points:
-        by_setting.setdefault(json.dumps(point["setting"], sort_keys=True), []).append(
-            point["validation" if on_validation else "metrics"][f"l0_at_{threshold:g}"])
+        if seed is None or point["seed"] == seed:
+            by_setting.setdefault(json.dumps(point["setting"], sort_keys=True), []).append(
+                point["validation"][f"l0_at_{threshold:g}"])
     rows = []
     for key, l0s in by_setting.items():
         l0 = float(np.mean(l0s))
-        rows.append({"setting": json.loads(key), "l0": l0, "where": where_in_range(l0, l0_range),
-                     "split": "validation" if on_validation else BEFORE_SPLIT, "seeds": len(l0s)})
+        rows.append({"setting": json.loads(key), "l0": l0, "where": where_in_range(l0, l0_range), "seeds": len(l0s)})
     return rows
 
 
-def placement_split(placed: dict[str, dict[str, list[dict]]]) -> str | None:
-    """The split the placement rows read ("validation", or the old files' split); None without rows, "mixed"
-    where variants differ (files from two protocols)."""
-    splits = {row["split"] for by_penalty in placed.values() for rows in by_penalty.values() for row in rows}
-    return None if not splits else splits.pop() if len(splits) == 1 else "mixed"
-
-
-def placement_words(split: str | None, seed: int) -> str:
+def placement_words(seed: int) -> str:
     """How the placement rows read L0, in words: 'L0 on the validation split, seed 0'."""
-    if split == "validation":
-        return f"L0 on the validation split, seed {seed}"
-    if split == "mixed":
-        return f"L0 on the validation split, seed {seed}, where the frontier files have it, else on the test split"
-    return f"mean L0 over seeds on the {split} split (files from before the validation split)"
+    return f"L0 on the validation split, seed {seed}"
 
 
 def placement_counts(rows: list[dict]) -> dict[str, int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .analysis import ArchResult, placement_counts, placement_split, placement_words
+from .analysis import ArchResult, placement_counts, placement_words
 from .inputs import Inputs
 from .text import UNIT_NOUN, unit_counts
 
@@ -95,7 +95,7 @@ def all_checks(inputs: Inputs, results: dict[str, ArchResult], placed: dict[str,
         v = variants.get(f"{arch}-kl")
         if v:
             checks.append(rho_target_check(arch, [s["metrics"] for s in v.seeds]))
-    read = placement_words(placement_split(placed), inputs.params.lr_select.seed)
+    read = placement_words(inputs.params.lr_select.seed)
     for arch, by_penalty in placed.items():
         if "l1" in by_penalty and "kl" in by_penalty:
             inside = {p: placement_counts(by_penalty[p])["inside"] for p in ("l1", "kl")}

@@ -19,10 +19,6 @@ from ..params import ARCHITECTURES, PENALTIES, Params
 if TYPE_CHECKING:
     import pandas as pd
 
-# The split a result file's metrics come from when the file does not say: files from before the validation split
-# (issue 33) were all evaluated on the test images.
-BEFORE_SPLIT = "test"
-
 # Metrics whose interval must respect a bound (stats.summarize): fractions stay in [0, 1], FVU and MSE above 0.
 BOUNDED = {"fvu": "positive", "mse": "positive", "fvu_untruncated": "positive", "dead_fraction": "fraction",
            "always_on_fraction": "fraction", "probe_accuracy": "fraction", "saturated_fraction": "fraction",
@@ -107,31 +103,20 @@ class Inputs:
         return [pt for v in self.variants.values() for pt in v.points]
 
     @property
-    def splits(self) -> dict | None:
-        """{"fit": {"images", "sha256"}, "validation": {...}} as the frontier files record them (else the lr_select
-        files'); None for results from before the validation split."""
-        found = [v.frontier["splits"] for v in self.variants.values() if "splits" in v.frontier]
-        found += [s["splits"] for s in self.selections.values() if "splits" in s]
-        return found[0] if found else None
-
-    @property
-    def trained_on_fit(self) -> bool:
-        """Whether the frontier models trained on the fit split (their files record it) rather than all training
-        images (files from before the validation split)."""
-        return all("splits" in v.frontier for v in self.variants.values())
+    def splits(self) -> dict:
+        """{"fit": {"images", "sha256"}, "validation": {...}} as the frontier files record them."""
+        return next(iter(self.variants.values())).frontier["splits"]
 
     @property
     def n_train(self) -> int:
-        """The training images every model saw: the fit split, or every training image before the split existed."""
-        n = (next(iter(self.variants.values())).frontier["splits"]["fit"]["images"] if self.trained_on_fit
-             else self.manifest["counts"]["train"])
-        return min(self.params.train.max_samples or math.inf, n)
+        """The training images every model saw: the fit split's (at most train.max_samples of them)."""
+        return min(self.params.train.max_samples or math.inf, self.splits["fit"]["images"])
 
     def lr(self, arch: str, penalty: str) -> float:
         """The base learning rate of a penalty's models: lr_select's choice (L1, KL, TopK); train.lr for `none`,
-        where no lr_select file chose one, and for frontier files from before the split (one shared rate then)."""
+        where no lr_select file chose one."""
         chosen = self.selections.get(arch, {}).get("chosen", {})
-        return chosen[penalty]["lr"] if penalty in chosen and self.trained_on_fit else self.params.train.lr
+        return chosen[penalty]["lr"] if penalty in chosen else self.params.train.lr
 
     @property
     def tolerance(self) -> dict:
@@ -201,8 +186,20 @@ def load_sparse_end(sparse_end_dir: Path | None) -> dict[str, dict]:
 
 
 def split_of(data: dict) -> str:
-    """The split a robustness or ablation file's metrics come from (BEFORE_SPLIT where it does not say)."""
-    return data.get("split", BEFORE_SPLIT)
+    """The split a robustness or ablation file's metrics come from, as the file records it."""
+    return data["split"]
+
+
+def predating_the_split(inputs: Inputs) -> list[str]:
+    """The result files written before the validation split (docs/design/verdict-protocol.md): frontier files
+    without "splits" or with points without validation metrics, ablation and robustness files without "split".
+    The report reads none of them: their choices were made on the test set."""
+    old = [f"frontier/{name}.json" for name, v in inputs.variants.items()
+           if "splits" not in v.frontier or any("validation" not in pt for pt in v.points)]
+    old += [f"ablation/{arch}.json" for arch, data in inputs.ablations.items() if "split" not in data]
+    old += [f"robustness/{arch}-{study}.json" for arch, studies in inputs.robustness.items()
+            for study, data in studies.items() if "split" not in data]
+    return old
 
 
 def load_inputs(paths: ReportPaths, params: Params) -> Inputs:
@@ -210,7 +207,7 @@ def load_inputs(paths: ReportPaths, params: Params) -> Inputs:
 
     variants = load_variants(Path(paths.eval), Path(paths.frontier), Path(paths.logs))
     archs = [a for a in ARCHITECTURES if any(v.arch == a for v in variants.values())]
-    return Inputs(
+    inputs = Inputs(
         params=params, manifest=read_manifest(paths.data), variants=variants,
         baselines=read_json(paths.baselines),
         ablations={p.stem: read_json(p) for p in sorted(Path(paths.ablation).glob("*.json"))},
@@ -218,3 +215,8 @@ def load_inputs(paths: ReportPaths, params: Params) -> Inputs:
         wide=[read_json(Path(paths.wide) / f"seed-{seed}.json") for seed in params.seeds],  # not stale seeds' files
         references={Path(p).as_posix(): read_json(p) for p in paths.references},
         selections=load_selections(Path(paths.lr_select), archs), sparse_end=load_sparse_end(paths.sparse_end))
+    if old := predating_the_split(inputs):
+        raise ValueError(f"{', '.join(old)} predate the validation split (docs/design/verdict-protocol.md): their "
+                         "choices were made on the test set, and the report reads no such file. Re-run their stages "
+                         "(`dvc repro`; `dvc status` names them).")
+    return inputs

@@ -23,7 +23,7 @@ METRIC_DEFINITIONS = """\
 | ρ̂ⱼ, mean \\|ρ̂ − ρ\\| / ρ | KL only: unit j's firing probability, the mean of sigmoid(uⱼ) (= zⱼ / scale) over test images (conv: and positions), and the mean over units of its distance to the target ρ, relative to ρ. "Reaches its target": ≤ 0.1 |
 | saturated | KL only: fraction of code entries with sigmoid(u) > 0.99, where the code is capped at its scale |
 | Hoyer | mean per-image Hoyer sparsity (√n − ‖z‖₁/‖z‖₂)/(√n − 1): 1 for a one-hot code, 0 for a constant code; needs no threshold |
-| probe acc. | test accuracy of a multinomial logistic regression (scikit-learn, lbfgs, standardised features, at most {max_iter} iterations) trained on the codes of {probe_images}; its inverse regularisation C is chosen from {C} by accuracy on {C_split}, once per variant on its default setting's first seed, and kept for all its probes{refit}. Every point of the L1 and KL frontiers is probed (the report reads probe accuracy along them); of none and TopK, the default setting |
+| probe acc. | test accuracy of a multinomial logistic regression (scikit-learn, lbfgs, standardised features, at most {max_iter} iterations) trained on the codes of {probe_images}; its inverse regularisation C is chosen from {C} by accuracy on {C_split}, once per variant on its default setting's first seed, and kept for all its probes. Every point of the L1 and KL frontiers is probed (the report reads probe accuracy along them); of none and TopK, the default setting |
 | converged | the training objective's mean over the last 10% of steps moved by less than {relative_pct:g}% of itself from its mean over the 10% before, or by less than {fvu_tol:g} in FVU units (see *Convergence*) |
 
 Statistics: "mean [lo, hi]" is the mean over seeds and the 95% interval of the mean from Student's t with n − 1
@@ -46,16 +46,10 @@ def definitions_section(inputs: Inputs) -> str:
 
 
 def probe_words(inputs: Inputs) -> dict[str, str]:
-    """The probe's training images and where its C is chosen: the fit and validation splits (files from before the
-    split: the training images, C chosen on a held-out part of them and the probe refitted)."""
-    images = "fit-split" if inputs.trained_on_fit else "training"
-    first = f"the first {inputs.params.probe.max_samples:,} {images} images" if inputs.params.probe.max_samples \
-        else f"every {images} image"
-    if inputs.trained_on_fit:
-        return {"probe_images": first, "C_split": "the validation split (a probe fitted on the fit split at each C)",
-                "refit": ""}
-    return {"probe_images": first, "C_split": "a held-out part of the training images (fitted on the rest)",
-            "refit": ", then refitted on all of them"}
+    """The probe's training images and where its C is chosen: the fit and validation splits."""
+    first = f"the first {inputs.params.probe.max_samples:,} fit-split images" if inputs.params.probe.max_samples \
+        else "every fit-split image"
+    return {"probe_images": first, "C_split": "the validation split (a probe fitted on the fit split at each C)"}
 
 
 def params_sha256(params_file: Path) -> str:

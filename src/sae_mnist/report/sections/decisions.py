@@ -1,41 +1,29 @@
 """Decisions and the split each used (docs/design/verdict-protocol.md, section 1): every choice is made on the
 validation split, the reported numbers come from the test split, and every final model trains on the fit split
-only. Each row's split is read from the result files where they record it, so results from before the split
-show as such."""
+only. The studies' rows name the split their result files record."""
 
 from __future__ import annotations
 
-from ..analysis import placement_split, placement_words
-from ..inputs import BEFORE_SPLIT, Inputs, split_of
+from ..analysis import placement_words
+from ..inputs import Inputs, split_of
 from ..text import markdown_table
-
-OLD = f"{BEFORE_SPLIT} (files from before the validation split)"
 
 
 def split_words(splits: set[str]) -> str:
-    """'validation', or the old files' split named as such; several joined ('validation and test (...)')."""
-    words = ["validation" if s == "validation" else OLD if s == BEFORE_SPLIT else s
-             for s in sorted(splits, key=lambda s: (s != "validation", s))]
-    return " and ".join(words) if words else "–"
+    """'validation'; several joined, validation first ('validation and test'); '–' for none."""
+    return " and ".join(sorted(splits, key=lambda s: (s != "validation", s))) or "–"
 
 
 def decision_rows(inputs: Inputs, placed: dict[str, dict[str, list[dict]]]) -> list[list[str]]:
     """decision | split | where it is made (and the report's section that shows it)."""
     seed = inputs.params.lr_select.seed
-    rate_split = {"validation"} if inputs.selections else set()
-    placement = placement_split(placed)
-    placement = {"validation", BEFORE_SPLIT} if placement == "mixed" else {placement} if placement else set()
-    probe, probe_where = (("validation", "fitted on the fit split, chosen once per variant and kept for all its "
-                                         "probes") if inputs.trained_on_fit else
-                          ("a held-out part of the training images (files from before the validation split)",
-                           "fitted on the rest, chosen once per variant, then refitted on all of them"))
     return [
-        ["each penalty's learning rate (L1, KL, TopK; `none` keeps train.lr)", split_words(rate_split),
+        ["each penalty's learning rate (L1, KL, TopK; `none` keeps train.lr)", "validation",
          f"`lr_select@<arch>`, seed {seed}: the lowest mean log10 validation FVU over the grid (*Learning rates*)"],
-        ["sweep placement: each setting's L0 against the declared range",
-         split_words(placement),
-         f"{placement_words(placement_split(placed), seed)} (*What was trained*)"],
-        ["the probe's inverse regularisation C", probe, f"{probe_where} (*Linear probes*)"],
+        ["sweep placement: each setting's L0 against the declared range", "validation" if placed else "–",
+         f"{placement_words(seed)} (*What was trained*)"],
+        ["the probe's inverse regularisation C", "validation",
+         "fitted on the fit split, chosen once per variant and kept for all its probes (*Linear probes*)"],
         ["the training budget (epochs per architecture)", "validation", "`benchmarks/budget_by_verdict.py`"],
         ["the recipe (each part on or off)", split_words({split_of(a) for a in inputs.ablations.values()}),
          "`ablation@<arch>` (*Recipe ablation*)"],
@@ -50,9 +38,6 @@ def decision_rows(inputs: Inputs, placed: dict[str, dict[str, list[dict]]]) -> l
 def fit_text(inputs: Inputs) -> str:
     """What the models train on, and what that costs."""
     total = inputs.manifest["counts"]["train"]
-    if not inputs.trained_on_fit:
-        return (f"These frontier files predate the validation split: their models trained on all {total:,} "
-                "training images, and the choices above that name the test split were made on it.\n")
     splits = inputs.splits
     fit, held = splits["fit"]["images"], splits["validation"]["images"]
     return (f"Final models train on the fit split only: the first {fit:,} of the {total:,} training images (the last "

