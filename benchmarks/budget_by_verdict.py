@@ -3,6 +3,8 @@
     python benchmarks/budget_by_verdict.py --arch linear [--seed 0] [--epochs 20 40 80] [--lr LR]
         [--lr-select lr_select/<arch>.json] [--params params.yaml] [--data data/mnist]
         [--out benchmarks/budget_<arch>.json]
+    python benchmarks/budget_by_verdict.py --from-study robustness/<arch>-budget.json [--frontier frontier]
+        [--ci-half-width W] [--out benchmarks/budget_<arch>_study.json]
 
 For each budget (train.epochs; the warm-ups and the cosine decay stretch with it), every L1 and KL frontier
 setting of params.yaml is trained on one seed as one stack with the train stage's own code and recipe, on the fit
@@ -17,6 +19,11 @@ half-width given with --ci-half-width) when the budget doubles. Also recorded pe
 FVU (where each setting lies against sweep.l0_range), the train stage's convergence diagnostic, and whether
 the objective rose over the last tenth. With the stack's wall time and the sgemm rate in the same run. No
 MLflow, no DVC outputs: a measurement for choosing train.epochs.
+
+--from-study trains nothing: it applies the same rule to the budget sensitivity study (`robustness@<arch>-budget`,
+seed 0 retrained at train.epochs x each factor, read on the validation split) beside seed 0 of the main frontier
+(frontier/<arch>-l1.json and -kl.json) read on the validation split, the same seed at train.epochs itself, for
+budgets x0.5, x1 and x2 from results the pipeline already has.
 """
 
 from __future__ import annotations
@@ -47,6 +54,51 @@ def choose_budget(estimands: dict[int, float], ci_half_width: float | None) -> d
                     "95% CI half-width) when the budget doubles", "doublings": rows, "chosen_epochs": chosen}
 
 
+def study_estimands(study: dict, frontier_dir: Path, l0_range: tuple[float, float], theta: float) -> dict[int, dict]:
+    """epochs -> {"factor", "estimand"} of a budget sensitivity file (stages/robustness.py, read on validation) and of
+    its seed's main frontier on validation, the budget at factor 1 (epochs: the study's base)."""
+    from sae_mnist import estimand
+    from sae_mnist.io import read_json
+
+    if study.get("study") != "budget" or study.get("split") != "validation":
+        raise SystemExit("--from-study needs a budget study read on the validation split "
+                         "(robustness/<arch>-budget.json)")
+    main = {p: [{**pt, "metrics": pt["validation"]} for pt in read_json(frontier_dir / f"{study['arch']}-{p}.json")[
+        "points"] if pt["seed"] == study["seed"]] for p in ("l1", "kl")}
+    by_epochs = {study["base"]["epochs"]: {"factor": 1.0, "points": main}}
+    for v in study["variations"]:
+        by_epochs[v["epochs"]] = {"factor": v["factor"],
+                                  "points": {p: [pt for pt in v["points"] if pt["penalty"] == p] for p in ("l1", "kl")}}
+    out = {}
+    for epochs, found in sorted(by_epochs.items()):
+        est = estimand.points_estimand(found["points"]["l1"], found["points"]["kl"], theta, l0_range=l0_range)
+        out[epochs] = {"factor": found["factor"], "estimand": None if est is None else est.difference.diff}
+    return out
+
+
+def from_study(args) -> None:
+    from sae_mnist.io import read_json
+    from sae_mnist.params import load_params
+    from sae_mnist.provenance import git_commit
+
+    study, params = read_json(args.from_study), load_params(args.params)
+    theta, l0_range = params.evaluate.active_threshold, params.sweep.l0_range.of(study["arch"])
+    budgets = study_estimands(study, args.frontier, l0_range, theta)
+    decision = choose_budget({e: b["estimand"] for e, b in budgets.items() if b["estimand"] is not None},
+                             args.ci_half_width)
+    out = {"command": " ".join(["python", *sys.argv]), "arch": study["arch"], "seed": study["seed"],
+           "study": str(args.from_study), "l0_range": list(l0_range), "active_threshold": theta,
+           "split": "validation", "git_commit": git_commit(),
+           "budgets": [{"epochs": e, **b} for e, b in budgets.items()], "decision": decision}
+    out_path = args.out or Path(f"benchmarks/budget_{study['arch']}_study.json")
+    out_path.write_text(json.dumps(out, indent=2) + "\n")
+    for r in decision["doublings"]:
+        print(f"{study['arch']}: {r['epochs']} epochs {r['estimand']:+.4f} -> doubled {r['doubled']:+.4f} "
+              f"(change {r['change']:+.4f}, tolerance {r['tolerance']:.4f}): {'stable' if r['stable'] else 'moves'}")
+    print(f"chosen: {decision['chosen_epochs']} epochs (train.epochs: {study['base']['epochs']}); "
+          f"written to {out_path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="linear", choices=["linear", "conv"])
@@ -61,7 +113,12 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, default=Path("data/mnist"))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--from-study", type=Path, default=None,
+                        help="a budget sensitivity file (robustness/<arch>-budget.json): the rule on it, no training")
+    parser.add_argument("--frontier", type=Path, default=Path("frontier"), help="with --from-study: the frontier files")
     args = parser.parse_args()
+    if args.from_study:
+        return from_study(args)
     out_path = args.out or Path(f"benchmarks/budget_{args.arch}.json")
 
     import numpy as np
