@@ -24,7 +24,9 @@ def decision_rows(inputs: Inputs, placed: dict[str, dict[str, list[dict]]]) -> l
          f"{placement_words(seed)} (*What was trained*)"],
         ["the probe's inverse regularisation C", "validation",
          "fitted on the fit split, chosen once per variant and kept for all its probes (*Linear probes*)"],
-        ["the training budget (epochs per architecture)", "validation", "`benchmarks/budget_by_verdict.py`"],
+        ["the training budget (epochs per architecture)", "validation",
+         "`benchmarks/budget_by_verdict.py --from-study` on the budget study (docs/studies.md: the budgets, "
+         "re-checked on the validation split)"],
         ["the recipe (each part on or off)", split_words({split_of(a) for a in inputs.ablations.values()}),
          "`ablation@<arch>` (*Recipe ablation*)"],
         ["whether the verdict's sign holds (other budgets, rates, thresholds)",
