@@ -11,8 +11,8 @@ from .analysis import ArchResult, analyse, placements
 from .checks import Check, all_checks
 from .html import markdown_to_html
 from .inputs import Inputs, ReportPaths, load_inputs
-from .sections import (cite, decisions, defaults, features, frontiers, kl_terms, learning_rates, overview, probes,
-                       reference, robustness, studies, thresholds, trained, training, verdict)
+from .sections import (cite, dead_units, decisions, defaults, features, frontiers, kl_terms, learning_rates, overview,
+                       probes, reference, robustness, studies, thresholds, trained, training, verdict)
 from .sections.thresholds import LabelledCurve
 from .text import check_mark
 
@@ -52,6 +52,7 @@ def markdown(inputs: Inputs, results: dict[str, ArchResult], curves: dict[str, l
         kl_terms.section(inputs),
         defaults.section(inputs),
         training.convergence_section(inputs),
+        dead_units.section(inputs, results),
         training.cost_section(inputs),
         probes.section(inputs, results),
         features.section(inputs),

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from .analysis import ArchResult, placement_counts, placement_words
 from .inputs import Inputs
+from .sections.dead_units import DEAD_LIMIT, many_dead, units_of
 from .text import UNIT_NOUN, unit_counts
 
 DEAD_UNIT_LIMITS = (("none", 0.02), ("l1", 0.10), ("kl", 0.10))  # penalty -> most dead units allowed, a fraction
@@ -70,6 +71,18 @@ def placement_check(arch: str, inside_l1: int, inside_kl: int, l0_range: tuple[f
                  + (f" ({read})" if read else ""))
 
 
+def frontier_dead_units_check(arch: str, points: dict[str, list[dict]], l0_range: tuple[float, float],
+                              units: int) -> Check:
+    """No L1 or KL frontier run inside the declared range (every seed) with more than DEAD_LIMIT of its units dead."""
+    counts = {p: many_dead(points[p], l0_range) for p in ("l1", "kl")}
+    plural = UNIT_NOUN[arch][1]
+    found = "; ".join(f"{p.upper()} {n_many} of {n} (most dead: {round(worst * units)} of {units})"
+                      for p, (n_many, n, worst) in counts.items())
+    return Check(not any(n_many for n_many, _, _ in counts.values()),
+                 f"{arch}: no L1 or KL frontier run inside the declared range L0 {l0_range[0]:g}–{l0_range[1]:g} "
+                 f"loses more than {DEAD_LIMIT:.0%} of its {plural} ({found}; *Dead units along the frontiers*)")
+
+
 def probes_converged_check(points: list[dict]) -> Check:
     ok = [pt["metrics"]["probe_converged"] == 1.0 for pt in points if "probe_converged" in pt["metrics"]]
     return Check(all(ok), f"every probe converged ({sum(ok)} of {len(ok)})")
@@ -77,7 +90,8 @@ def probes_converged_check(points: list[dict]) -> Check:
 
 def all_checks(inputs: Inputs, results: dict[str, ArchResult], placed: dict[str, dict[str, list[dict]]],
                reference_check: Check | None) -> list[Check]:
-    """The report's checks in its order: convergence, dead units, PCA, ρ̂, placement, the reference, probes."""
+    """The report's checks in its order: convergence, dead units (defaults, then along the frontiers), PCA, ρ̂,
+    placement, the reference, probes."""
     variants, theta = inputs.variants, inputs.theta
     checks = [converged_check(inputs.all_points)]
     for arch in inputs.archs:
@@ -85,6 +99,9 @@ def all_checks(inputs: Inputs, results: dict[str, ArchResult], placed: dict[str,
             v = variants.get(f"{arch}-{penalty}")
             if v:
                 checks.append(dead_unit_check(v.name, arch, [s["metrics"] for s in v.seeds], limit))
+    for arch, r in results.items():
+        checks.append(frontier_dead_units_check(arch, r.points, inputs.params.sweep.l0_range.of(arch),
+                                                units_of(inputs, arch)))
     if "linear-none" in variants:
         checks.append(unpenalised_below_pca_check(variants["linear-none"].stats["fvu"].mean, inputs.pca_fvu,
                                                   inputs.params.model.linear.hidden))

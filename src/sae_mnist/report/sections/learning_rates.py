@@ -37,7 +37,7 @@ def score_rows(selection: dict) -> list[list[str]]:
     return rows
 
 
-def _points(selection: dict, factor: float, penalty: str) -> list[dict]:
+def rate_points(selection: dict, factor: float, penalty: str) -> list[dict]:
     variation = next(v for v in selection["variations"] if v["factor"] == factor)
     return [p for p in variation["points"] if p["penalty"] == penalty]
 
@@ -47,10 +47,10 @@ def shared_rate_sensitivity(selection: dict, threshold: float,
     """(at the shared rate, at the chosen rates): KL − L1 on the validation split, the lr_select seed alone. Each
     seed's stacks start from the same weights and batches at every rate, so the chosen pair is paired as well."""
     chosen = {p: selection["chosen"][p]["best_factor"] for p in ("l1", "kl")}
-    shared = points_estimand(_points(selection, 1.0, "l1"), _points(selection, 1.0, "kl"), threshold, l0_range) \
-        if any(v["factor"] == 1.0 for v in selection["variations"]) else None
-    own = points_estimand(_points(selection, chosen["l1"], "l1"), _points(selection, chosen["kl"], "kl"), threshold,
-                          l0_range)
+    shared = points_estimand(rate_points(selection, 1.0, "l1"), rate_points(selection, 1.0, "kl"), threshold,
+                             l0_range) if any(v["factor"] == 1.0 for v in selection["variations"]) else None
+    own = points_estimand(rate_points(selection, chosen["l1"], "l1"), rate_points(selection, chosen["kl"], "kl"),
+                          threshold, l0_range)
     return shared, own
 
 
