@@ -3,7 +3,7 @@
     pip install -e '.[reference]'     # sae-lens, an optional dependency
     python benchmarks/reference_sae.py [--seed 0] [--lams 0.05 0.1 0.2 0.4 0.8]
         [--params params.yaml] [--data data/mnist] [--out benchmarks/reference_sae.json]
-        [--lr-select lr_select/linear.json] [--train-split fit]
+        [--lr-select lr_select/linear.json] [--train-split fit] [--epochs N]
 
 What it measures. At each lambda of the linear L1 frontier (params.yaml: penalty.l1.linear and sweep.l1.linear), on
 the seed given, two SAEs of the same width (model.linear.hidden) are trained on the fit split (the 50,000 MNIST
@@ -126,15 +126,17 @@ def as_linear_sae(sae, hidden: int):
     return model
 
 
-def train_saelens(lam: float, hidden: int, x_flat, steps: int, training, recipe, seed: int):
-    """SAELens's standard L1 SAE trained by its own trainer on the rows of x_flat; returns (sae, wall seconds)."""
+def train_saelens(lam: float, hidden: int, x_flat, steps: int, training, recipe, seed: int, **sae_options):
+    """SAELens's standard L1 SAE trained by its own trainer on the rows of x_flat; returns (sae, wall seconds).
+    `sae_options`: StandardTrainingSAEConfig fields other than its defaults (e.g. decoder_init_norm)."""
     import torch
     from sae_lens import SAETrainer, StandardTrainingSAE, StandardTrainingSAEConfig
     from sae_lens.config import SAETrainerConfig
 
     torch.manual_seed(seed)  # its initialisation draws from torch's global generator
     sae = StandardTrainingSAE(StandardTrainingSAEConfig(
-        d_in=x_flat.shape[1], d_sae=hidden, l1_coefficient=lam, l1_warm_up_steps=round(recipe.penalty_warmup * steps)))
+        d_in=x_flat.shape[1], d_sae=hidden, l1_coefficient=lam, l1_warm_up_steps=round(recipe.penalty_warmup * steps),
+        **sae_options))
     config = SAETrainerConfig(
         total_training_samples=steps * training.batch_size, train_batch_size_samples=training.batch_size,
         lr=training.lr, lr_end=training.lr / 10, lr_scheduler_name="cosineannealing",
@@ -155,6 +157,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/reference_sae.json"))
     parser.add_argument("--lr-select", type=Path, default=Path("lr_select/linear.json"),
                         help="the lr_select stage's file: both train at the rate it chose for L1 (absent: train.lr)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="both train this many epochs (default: train.epochs.linear of --params)")
     parser.add_argument("--train-split", choices=["fit", "train"], default="fit",
                         help="the images both train on: fit (the validation split held out, as the stages train) "
                              "or all 60,000 training images (the protocol before issue 33)")
@@ -184,6 +188,8 @@ def main() -> None:
             sys.exit(f"not linear L1 frontier points in {args.params}: lam {missing}")
     lams = [m.settings.lam for m in members]
     training, recipe = params.train.of(arch), params.recipe
+    if args.epochs is not None:  # e.g. the budget the budget rule picks, to compare both at it
+        training = training.model_copy(update={"epochs": args.epochs})
     if args.lr_select.is_file():  # the rate chosen for L1 on the validation split (docs/design/verdict-protocol.md)
         training = training.model_copy(update={"lr": json.loads(args.lr_select.read_text())["chosen"]["l1"]["lr"]})
     else:
