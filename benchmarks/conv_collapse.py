@@ -44,23 +44,16 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from dense_end_gap import clip_gradients
+    from dense_end_gap import at_chosen_l1_rate, clip_gradients
     from training_speed import matmul_gflops
 
-    from sae_mnist.data import load_split
     from sae_mnist.heldout import held_out_metrics
     from sae_mnist.members import Member, initial_stack
-    from sae_mnist.params import L1Params, load_params
-    from sae_mnist.training import to_float_images, train_stack
+    from sae_mnist.params import L1Params
+    from sae_mnist.training import train_stack
 
-    params = load_params(args.params)
-    lr = json.loads(args.lr_select.read_text())["chosen"]["l1"]["lr"]
-    training = params.train.of("conv").model_copy(update={"lr": lr})
-    torch.set_num_threads(training.threads)
+    params, lr, training, fit, x_val = at_chosen_l1_rate(args.params, "conv", args.lr_select, args.data)
     cpu = torch.device("cpu")
-    fit = torch.from_numpy(load_split(args.data, "fit", params.split.validation).images.copy())
-    x_val = to_float_images(torch.from_numpy(load_split(args.data, "validation", params.split.validation)
-                                             .images.copy()), cpu)
     channels = params.model.conv.channels
     _, rate_before = matmul_gflops(cpu)
     rows = []

@@ -82,6 +82,25 @@ def clip_gradients(stack, clipped, max_norm: float = 1.0) -> None:
     stack.project_decoder_grad = project_then_clip
 
 
+def at_chosen_l1_rate(params_file: Path, arch: str, lr_select: Path, data: Path):
+    """What both diagnoses train and read: (params, L1's chosen lr, the architecture's training settings at it, the
+    fit split's images (uint8), the validation split as float images), with torch's thread count set."""
+    import torch
+
+    from sae_mnist.data import load_split
+    from sae_mnist.params import load_params
+    from sae_mnist.training import to_float_images
+
+    params = load_params(params_file)
+    lr = json.loads(lr_select.read_text())["chosen"]["l1"]["lr"]
+    training = params.train.of(arch).model_copy(update={"lr": lr})
+    torch.set_num_threads(training.threads)
+    fit = torch.from_numpy(load_split(data, "fit", params.split.validation).images.copy())
+    validation = load_split(data, "validation", params.split.validation)
+    x_val = to_float_images(torch.from_numpy(validation.images.copy()), torch.device("cpu"))
+    return params, lr, training, fit, x_val
+
+
 def point(model, penalty, lam: float, x_val, x_fit, params) -> dict:
     from reference_sae import training_objective
     from sae_mnist.heldout import held_out_metrics
@@ -110,22 +129,14 @@ def main() -> None:
     from reference_sae import as_linear_sae, matched_comparison, train_saelens
     from training_speed import matmul_gflops
 
-    from sae_mnist.data import load_split
     from sae_mnist.members import initial_stack
-    from sae_mnist.params import load_params
     from sae_mnist.penalties import L1Penalty
     from sae_mnist.provenance import git_commit
     from sae_mnist.training import to_float_images, total_steps, train_stack
 
-    params = load_params(args.params)
-    lr = json.loads(args.lr_select.read_text())["chosen"]["l1"]["lr"]
-    training = params.train.of("linear").model_copy(update={"lr": lr})
-    torch.set_num_threads(training.threads)
+    params, lr, training, fit, x_val = at_chosen_l1_rate(args.params, "linear", args.lr_select, args.data)
     cpu = torch.device("cpu")
-    fit = torch.from_numpy(load_split(args.data, "fit", params.split.validation).images.copy())
     x_fit = to_float_images(fit, cpu)
-    x_val = to_float_images(torch.from_numpy(load_split(args.data, "validation", params.split.validation)
-                                             .images.copy()), cpu)
     _, rate_before = matmul_gflops(cpu)
 
     ours: dict[str, list] = {}
