@@ -5,10 +5,11 @@
 At conv L1's chosen rate (lr_select/conv.json, ×27 of train.lr), L1 runs lose up to 27 of their 32 channels, at
 random per seed (the report's *Dead units along the frontiers*), and SAELens's gradient clipping at norm 1 closes
 most of linear L1's dense-end gap to SAELens (benchmarks/dense_end_gap.py). Here, per seed, the conv L1 settings
-`--lams` are trained as one stack with the committed recipe and, in the same stack, with each model's gradient
-clipped to norm 1 before every step (dense_end_gap.clip_gradients), on the fit split, 20 epochs, and read on the
+`--lams` are trained as one stack with the recipe without gradient clipping and, in the same stack, with each model's
+gradient clipped to norm 1 before every step (recipe.grad_clip 1), on the fit split, 20 epochs, and read on the
 validation split: L0, FVU (truncated code at evaluate.active_threshold), dead channels, and the objective.
-A diagnosis on the validation split; nothing here feeds the pipeline.
+A diagnosis on the validation split; nothing here feeds the pipeline. It led to recipe.grad_clip (protocol amendment
+5); the committed JSON was written before it, when its "committed" recipe had no clipping ("no-clip" here).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from dense_end_gap import at_chosen_l1_rate, clip_gradients
+    from dense_end_gap import at_chosen_l1_rate
     from training_speed import matmul_gflops
 
     from sae_mnist.heldout import held_out_metrics
@@ -58,10 +58,11 @@ def main() -> None:
     _, rate_before = matmul_gflops(cpu)
     rows = []
     for seed in args.seeds:
-        base = [Member("conv", "l1", L1Params(lam=lam), False, params.recipe, lr=lr) for lam in args.lams]
-        members = [replace(m, suffix=variant) for variant in ("committed", "grad-clip-1") for m in base]
+        recipes = {"no-clip": params.recipe.without("grad_clip"),
+                   "grad-clip-1": params.recipe.model_copy(update={"grad_clip": 1.0})}
+        members = [Member("conv", "l1", L1Params(lam=lam), False, recipe, suffix=variant, lr=lr)
+                   for variant, recipe in recipes.items() for lam in args.lams]
         penalties, models, stack = initial_stack("conv", params.model, members, seed, fit)
-        clip_gradients(stack, [m.suffix == "grad-clip-1" for m in members])
         result = train_stack(stack, penalties, [m.name for m in members], fit, training, seed, cpu,
                              recipes=[m.recipe for m in members], lrs=[lr] * len(members), desc=f"seed {seed}")
         for k, (m, model, penalty) in enumerate(zip(members, models, penalties)):

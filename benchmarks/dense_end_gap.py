@@ -8,12 +8,14 @@ A diagnosis, read on the validation split (what decides a recipe or a rate; the 
 benchmarks/reference_sae.py's reported comparison). On one seed, on the fit split, at the rate lr_select chose for
 L1 (lr): our L1 settings `--lams` (none: SAELens only), trained as one stack with the full recipe, without each of
 its initialisation and decoder parts in turn, with the full recipe at lr / 3 and lr x 3, and with the full recipe
-and each model's gradient clipped to norm 1 before every step as SAELens's trainer does (grad-clip-1; our trainer
-has no such step); SAELens's standard SAE (as reference_sae.py trains it) at `--saelens-lams` with its defaults,
+with each model's gradient clipped to norm 1 before every step as SAELens's trainer does (grad-clip-1) and without
+clipping (no-grad-clip); SAELens's standard SAE (as reference_sae.py trains it) at `--saelens-lams` with its defaults,
 with its decoder initialised at unit norm (decoder_init_norm 1, ours) instead of 0.1, and without its gradient
 clipping. Each variant's points are then read against SAELens's default frontier at matched L0
 (reference_sae.matched_comparison), with each model's final training objective (reconstruction + lam * L1, one
 function for both): what moves a trainer's points by the size of the gap names its cause.
+The committed JSONs were written before the recipe had grad_clip: their "full" had no clipping (today's
+"no-grad-clip"), and their "grad-clip-1" clipped as today's recipe does.
 """
 
 from __future__ import annotations
@@ -52,34 +54,17 @@ def saelens_variant(name: str):
 
 def our_variants(params, lams: list[float], lr: float, names: list[str] | None = None) -> list:
     """(variant name, Member) for every L1 setting in `lams` under each recipe / rate variant (`names`: those only;
-    "grad-clip-1" is the full recipe, its gradient clipped by clip_gradients)."""
+    "grad-clip-1": the full recipe with recipe.grad_clip 1, "no-grad-clip": without recipe.grad_clip)."""
     from sae_mnist.members import Member
     from sae_mnist.params import L1Params
 
     full = params.recipe
     variants = {"full": (full, lr), **{f"without-{p}": (full.without(p), lr) for p in OUR_PARTS},
-                **{f"lr-x{f:.3g}": (full, lr * f) for f in LR_FACTORS}, "grad-clip-1": (full, lr)}
+                **{f"lr-x{f:.3g}": (full, lr * f) for f in LR_FACTORS},
+                "grad-clip-1": (full.model_copy(update={"grad_clip": 1.0}), lr), "no-grad-clip": (full.without("grad_clip"), lr)}
     variants = {k: v for k, v in variants.items() if names is None or k in names}
     return [(name, Member("linear", "l1", L1Params(lam=lam), False, recipe, suffix=name, lr=rate))
             for name, (recipe, rate) in variants.items() for lam in lams]
-
-
-def clip_gradients(stack, clipped, max_norm: float = 1.0) -> None:
-    """Each model k of `stack` with clipped[k]: its whole gradient scaled to norm at most `max_norm` before every
-    Adam step, as SAELens's trainer does (torch.nn.utils.clip_grad_norm_ over the model's parameters). Our trainer
-    has no such step: it is added after the decoder-gradient projection, the last thing before the step."""
-    import torch
-
-    project, mask = stack.project_decoder_grad, torch.tensor(clipped)
-
-    def project_then_clip(models):
-        project(models)
-        norms = sum(g.flatten(1).pow(2).sum(1) for g in stack.grads).sqrt()
-        scale = torch.where(mask, (max_norm / (norms + 1e-6)).clamp(max=1.0), torch.ones_like(norms))
-        for g in stack.grads:
-            g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
-
-    stack.project_decoder_grad = project_then_clip
 
 
 def at_chosen_l1_rate(params_file: Path, arch: str, lr_select: Path, data: Path):
@@ -145,8 +130,6 @@ def main() -> None:
         named = our_variants(params, args.lams, lr, args.ours)
         members = [m for _, m in named]
         penalties, models, stack = initial_stack("linear", params.model, members, args.seed, fit)
-        if any(name == "grad-clip-1" for name, _ in named):
-            clip_gradients(stack, [name == "grad-clip-1" for name, _ in named])
         result = train_stack(stack, penalties, [m.name for m in members], fit, training, args.seed, cpu,
                              recipes=[m.recipe for m in members], lrs=[m.lr for m in members], desc="ours")
         for k, ((name, m), model, penalty) in enumerate(zip(named, models, penalties)):

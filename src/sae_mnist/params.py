@@ -244,17 +244,22 @@ class RecipeParams(_Strict):
     lr_final: float = Field(ge=0, le=1, description="cosine decay ends at this fraction of train.lr")
     lr_hold: float = Field(0.0, ge=0, lt=1, description="fraction of steps at the end held at lr_final")
     penalty_warmup: float = Field(ge=0, lt=1, description="fraction of steps over which the penalty rises from 0")
+    # Before each Adam step (after the projection), each model's whole gradient is scaled to this L2 norm where it
+    # is larger (SAELens clips at 1). Without it, conv L1 at its chosen rate loses up to 27 of 32 channels, at
+    # random per seed, and ends at a higher objective (benchmarks/conv_collapse.py). None: no clipping.
+    grad_clip: float | None = Field(None, gt=0)
 
     def without(self, part: str) -> RecipeParams:
         """The recipe with one part turned off (the old behaviour): an ablation."""
         off = {"center_input": {"center_input": False}, "encoder_from_decoder": {"encoder_from_decoder": False},
                "project_decoder_grad": {"project_decoder_grad": False},
                "lr_schedule": {"lr_warmup": 0.0, "lr_decay": "constant", "lr_hold": 0.0},
-               "penalty_warmup": {"penalty_warmup": 0.0}}
+               "penalty_warmup": {"penalty_warmup": 0.0}, "grad_clip": {"grad_clip": None}}
         return self.model_copy(update=off[part])
 
 
-RECIPE_PARTS = ("center_input", "encoder_from_decoder", "project_decoder_grad", "lr_schedule", "penalty_warmup")
+RECIPE_PARTS = ("center_input", "encoder_from_decoder", "project_decoder_grad", "lr_schedule", "penalty_warmup",
+                "grad_clip")
 
 
 class AblationParams(_Strict):

@@ -152,6 +152,15 @@ class StackedSAE:
         radial = (grad * decoder).sum(dim=2, keepdim=True).mul_(models)
         grad -= radial * decoder
 
+    @torch.no_grad()
+    def clip_grad_norm(self, max_norms: torch.Tensor) -> None:
+        """Each model's whole gradient (every parameter's, as one vector) scaled to L2 norm max_norms[k] where it is
+        larger; inf: left alone. As torch.nn.utils.clip_grad_norm_ on each single model."""
+        norms = torch.stack([g.flatten(1).pow(2).sum(1) for g in self.grads]).sum(0).sqrt()
+        scale = (max_norms / (norms + 1e-6)).clamp_(max=1.0)
+        for g in self.grads:
+            g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
+
 
 class StackedLinear(StackedSAE):
     @classmethod

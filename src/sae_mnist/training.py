@@ -84,11 +84,11 @@ def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 
 
 def train_step(model: SparseAutoencoder, penalty, optimizer, x: torch.Tensor, penalty_factor: float = 1.0,
-               project_decoder_grad: bool = False):
+               project_decoder_grad: bool = False, grad_clip: float | None = None):
     """One optimiser step on batch x; returns the objective and its named terms (not detached).
 
     The terms are as the penalty defines them; the objective weighs them by `penalty_factor` (the warm-up).
-    `project_decoder_grad`: the recipe's part of that name (RecipeParams).
+    `project_decoder_grad`, `grad_clip`: the recipe's parts of those names (RecipeParams).
     """
     x_hat, z = model(x)
     terms = {"recon": reconstruction_loss(x, x_hat)}
@@ -98,6 +98,8 @@ def train_step(model: SparseAutoencoder, penalty, optimizer, x: torch.Tensor, pe
     loss.backward()
     if project_decoder_grad:
         model.project_decoder_grad()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     model.normalize_decoder()
     return loss, terms
@@ -160,8 +162,8 @@ def train_model(
             if recipe is not None:
                 optimizer.param_groups[0]["lr"] = params.lr * lr_factor(recipe, step, steps)
             factor = penalty_factor(recipe, step, steps) if recipe is not None else 1.0
-            loss, terms = train_step(model, penalty, optimizer, x, factor,
-                                     recipe is not None and recipe.project_decoder_grad)
+            loss, terms = train_step(model, penalty, optimizer, x, factor, recipe is not None and recipe.project_decoder_grad,
+                                     recipe.grad_clip if recipe is not None else None)
             step += 1
             # Sums and the divergence check stay on the device: no host sync per step.
             first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(loss.detach()), step, first_bad_step)
@@ -196,12 +198,14 @@ def _penalty_groups(penalties: list) -> list[_PenaltyGroup]:
 
 
 def stacked_step(stack: StackedSAE, groups: list[_PenaltyGroup], optimizer, batch: dict, n_images: int,
-                 penalty_factors: torch.Tensor, project_decoder_grad: torch.Tensor | None = None):
+                 penalty_factors: torch.Tensor, project_decoder_grad: torch.Tensor | None = None,
+                 grad_clip: torch.Tensor | None = None):
     """One optimiser step of every model in the stack; returns (recon (K,), {term: (K,)}), detached.
 
     The stack does the matmuls and their gradients; autograd only the activation and penalty of each
     group. Model k's objective is recon + penalty_factors[k] * its penalty terms. `project_decoder_grad`
     (K, 1, 1): 1 for the models whose recipe projects the decoder gradient (RecipeParams), None for none.
+    `grad_clip` (K,): each model's recipe.grad_clip (inf where it has none), None where no model clips.
     """
     u = stack.encode(batch)
     parts = [u[g.start:g.stop].detach().requires_grad_() for g in groups]  # fresh leaves: u is a reused buffer
@@ -220,6 +224,8 @@ def stacked_step(stack: StackedSAE, groups: list[_PenaltyGroup], optimizer, batc
     stack.encode_backward(grad_u, batch)
     if project_decoder_grad is not None:
         stack.project_decoder_grad(project_decoder_grad)
+    if grad_clip is not None:
+        stack.clip_grad_norm(grad_clip)
     optimizer.step()
     stack.normalize_decoder()
     terms: dict[str, torch.Tensor] = {}
@@ -274,8 +280,8 @@ def convergence(window_sums: list[float], window_steps: list[int], data_variance
 
 
 def _stack_optimizer(stack: StackedSAE, recipes: list[RecipeParams | None], lrs: list[float], device: torch.device):
-    """(runs, Adam, the decoder-gradient projection mask or None) for a stack whose model k trains on recipes[k]
-    at base learning rate lrs[k].
+    """(runs, Adam, the decoder-gradient projection mask or None, the gradient clipping norms or None) for a stack
+    whose model k trains on recipes[k] at base learning rate lrs[k].
 
     Adam is elementwise, so its state is per model whatever the grouping. A parameter group per run of models
     with the same recipe and rate gives each its own learning-rate schedule: one group per penalty for a frontier
@@ -285,9 +291,11 @@ def _stack_optimizer(stack: StackedSAE, recipes: list[RecipeParams | None], lrs:
     runs = _runs(list(zip(recipes, lrs)))
     projected = [r is not None and r.project_decoder_grad for r in recipes]
     project = torch.tensor(projected, dtype=torch.float32, device=device).view(-1, 1, 1) if any(projected) else None
+    clips = [r.grad_clip if r is not None and r.grad_clip is not None else math.inf for r in recipes]
+    clip = torch.tensor(clips, dtype=torch.float32, device=device) if any(math.isfinite(c) for c in clips) else None
     optimizer = torch.optim.Adam([{"params": stack.views(a, b), "lr": lrs[a]} for a, b in runs],
                                  fused=device.type in ("cpu", "cuda"))
-    return runs, optimizer, project
+    return runs, optimizer, project, clip
 
 
 def _resume(state: dict, stack: StackedSAE, optimizer, order: torch.Generator, device: torch.device):
@@ -326,7 +334,7 @@ def train_stack(
     groups = _penalty_groups(penalties)
     recipes = recipes or [None] * len(penalties)
     lrs = lrs or [params.lr] * len(penalties)
-    runs, optimizer, project = _stack_optimizer(stack, recipes, lrs, device)
+    runs, optimizer, project, clip = _stack_optimizer(stack, recipes, lrs, device)
     order = torch.Generator().manual_seed(seed)
     histories: list[list[dict]] = [[] for _ in names]
     window_sums = torch.zeros(stack.n_models, windows, dtype=torch.float64, device=device)
@@ -348,7 +356,8 @@ def train_stack(
             for group, (a, _) in zip(optimizer.param_groups, runs):
                 group["lr"] = lrs[a] * (lr_factor(recipes[a], step, steps) if recipes[a] else 1.0)
             factors = torch.tensor([penalty_factor(r, step, steps) if r else 1.0 for r in recipes], device=device)
-            recon, terms = stacked_step(stack, groups, optimizer, stack.batch(data, index), len(index), factors, project)
+            recon, terms = stacked_step(stack, groups, optimizer, stack.batch(data, index), len(index), factors, project,
+                                        clip)
             loss = recon + factors * sum(terms.values()) if terms else recon
             window_sums[:, step * windows // steps] += loss
             step += 1

@@ -41,7 +41,10 @@ def recipe_text(inputs: Inputs) -> str:
         f"{r_.center_input}); the encoder starts as the decoder's transpose (`encoder_from_decoder`: "
         f"{r_.encoder_from_decoder}); before each Adam step, each unit's decoder gradient loses its component "
         "along the unit's decoder weights, which only changes their norm and which the renormalisation after the "
-        f"step undoes (`project_decoder_grad`: {r_.project_decoder_grad}); the learning rate rises linearly over "
+        f"step undoes (`project_decoder_grad`: {r_.project_decoder_grad}); "
+        + (f"then each model's whole gradient is scaled to norm {r_.grad_clip:g} where it is larger (`grad_clip`, "
+           "as SAELens's trainer does); " if r_.grad_clip else "the gradient is not clipped (`grad_clip`: none); ")
+        + "the learning rate rises linearly over "
         f"the first {r_.lr_warmup:.0%} of steps, "
         f"then follows a {r_.lr_decay} decay to {r_.lr_final:g} × lr"
         + (f", held there for the last {r_.lr_hold:.0%} of steps" if r_.lr_hold else "")
