@@ -126,3 +126,23 @@ def test_relock_code_records_changed_code_without_data_or_outputs_and_refuses_an
     with pytest.raises(RuntimeError, match=r"step: changed deps .*data.txt \(modified\)"):
         staleness.relock_code(clone)
     assert (clone / "dvc.lock").read_text() == before
+
+
+def test_a_committed_output_made_by_uncommitted_code_is_named(tmp_path, capsys):
+    """An output kept in git (cache: false) whose git_commit ends in -dirty fails the check, naming the file; the
+    same output made from a commit passes."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    stages = {"stamp": {"cmd": f"echo '{{\"git_commit\": \"{commit}-dirty\"}}' > stamp.json",
+                        "outs": [{"stamp.json": {"cache": False}}]}}
+    _run(tmp_path, "git", "init", "-q")
+    _run(tmp_path, sys.executable, "-m", "dvc", "init", "-q")
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    _run(tmp_path, sys.executable, "-m", "dvc", "repro", "-q")
+    _run(tmp_path, "git", "add", "-A")
+    assert staleness.main(["--repo", str(tmp_path)]) == 1
+    assert "stamp.json" in capsys.readouterr().err
+    stages["stamp"]["cmd"] = f"echo '{{\"git_commit\": \"{commit}\"}}' > stamp.json"
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    _run(tmp_path, sys.executable, "-m", "dvc", "repro", "-q")
+    _run(tmp_path, "git", "add", "-A")
+    assert staleness.main(["--repo", str(tmp_path)]) == 0

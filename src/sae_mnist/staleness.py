@@ -13,7 +13,8 @@ Runs `dvc status --json` in the repository and reads each stage's entries:
   always changed    a stage that always re-runs: no sign of staleness.
 
 `python -m sae_mnist.staleness [--repo DIR]` exits 0 when no stage is stale, 1 when one is (naming each stale
-stage and what changed), 2 when dvc itself fails. A dependency directory that is only partly present (some of
+stage and what changed) or when a committed output names a "-dirty" commit (made by uncommitted code, so no commit
+can reproduce it), 2 when dvc itself fails. A dependency directory that is only partly present (some of
 its upstream outputs pulled, some not) reads as modified, hence stale: pull all of it to check.
 
 `python -m sae_mnist.staleness --relock-code` records in dvc.lock the code of every stage that is stale only
@@ -140,6 +141,20 @@ def relock_code(repo: Path, with_outputs: bool = False, only: list[str] | None =
     return [stage.addressing for stage in stages]
 
 
+def dirty_results(repo: Path) -> list[str]:
+    """The git-tracked outputs of the pipeline (dvc.lock's outs) that name a "-dirty" commit: made by code that no
+    commit holds (provenance.git_commit), so `make verify` cannot check out what made them."""
+    import yaml
+
+    lock = yaml.safe_load((repo / "dvc.lock").read_text()) if (repo / "dvc.lock").exists() else {}
+    outs = sorted({out["path"] for stage in (lock or {}).get("stages", {}).values() for out in stage.get("outs", [])})
+    if not outs:
+        return []
+    found = subprocess.run(["git", "grep", "-l", "-E", "[0-9a-f]{40}-dirty", "--", *outs], cwd=repo,
+                           capture_output=True, text=True)
+    return found.stdout.split()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fail when a DVC stage's results are stale (module docstring).")
     parser.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: here)")
@@ -160,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return 2
     stale = stale_stages(status)
+    if dirty := dirty_results(args.repo):
+        print("results made by uncommitted code (their git_commit ends in -dirty): commit the code, then re-run the "
+              "stage that writes each (`dvc repro -f -s STAGE`):\n  " + "\n  ".join(dirty), file=sys.stderr)
+        return 1
     if not stale:
         print(f"results are current: no stage has changed code, data or parameters ({len(status)} stage(s) only "
               "miss outputs that `dvc pull` restores)" if status else "results are current: every stage is up to date")
