@@ -6,7 +6,7 @@
 Stages run in `dvc stage list` order (a valid order: download, train@*, evaluate@*, ..., report) with
 `dvc repro --single-item`, so the times are what `dvc repro` spends on each. --stages keeps the stages
 matching any of the glob patterns (e.g. 'train@linear-*' 'evaluate@linear-*'). With --merge the times are
-added to those already in --out (a reference run done in parts, each part committed: every stage keeps the
+added to those already in --out (of the stages dvc.yaml still has) (a reference run done in parts, each part committed: every stage keeps the
 commit, sgemm rate and date it was measured at). Prints a Markdown table and writes the numbers, with the
 machine and the float32 sgemm rate before and after each part, to JSON, with the sums per group: the core
 (what the verdict, checks and tables rest on) and each study (GROUPS).
@@ -38,6 +38,8 @@ GROUPS = {
     "learning-rate selection, linear": ["lr_select@linear"],
     "learning-rate selection, conv": ["lr_select@conv"],
     "extra seeds at the sparse end": ["sparse_end@*"],  # section 3's seeds for points 3 seeds leave unresolved
+    "TopK reference": ["train_topk@*", "evaluate_topk@*"],  # a reference frontier beside the verdict
+    "probes along the frontiers": ["probes@*"],  # the compared frontiers' other points (the defaults: evaluate)
 }
 TARGETS_S = {"core": 5400, "study": 3600}  # issue 22: core at most 90 min, each study at most 60 min
 
@@ -78,7 +80,9 @@ def main() -> None:
     previous = json.loads(args.out.read_text()) if args.merge and args.out.is_file() else {}
     part = {"git_commit": git_commit(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "sgemm_gflops_before": sgemm_rate(), "stages": stages}
-    times, measured = dict(previous.get("stages_s", {})), dict(previous.get("measured", {}))
+    # A stage renamed or removed since an earlier part no longer counts.
+    times = {s: t for s, t in previous.get("stages_s", {}).items() if s in listed}
+    measured = {s: m for s, m in previous.get("measured", {}).items() if s in listed}
     for stage in stages:
         started = time.perf_counter()
         subprocess.run(["dvc", "repro", "--single-item", *(["--force"] if args.force else []), stage], check=True)

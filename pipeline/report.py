@@ -21,10 +21,13 @@ parser.add_argument("--lr-select", type=Path, required=True,
                     help="directory of the lr_select stages' files (linear.json, conv.json): each penalty's rate")
 parser.add_argument("--sparse-end", type=Path, default=None,
                     help="directory of the sparse_end stages' files (<arch>.json), extra seeds; may be missing")
+parser.add_argument("--probes", type=Path, default=None,
+                    help="directory of the probes stages' files (<arch>.json): probes along the frontiers")
 parser.add_argument("--data", type=Path, required=True, help="output directory of the download stage")
 parser.add_argument("--out", type=Path, required=True, help="directory to write the report into")
 parser.add_argument("--headline", type=Path, required=True, help="JSON file of the headline metrics (DVC metrics)")
 parser.add_argument("--params", type=Path, default=Path("params.yaml"))
 args = parser.parse_args()
 run_stage(report.run, args.eval, args.logs, args.frontier, args.ablation, args.robustness, args.wide, args.baselines,
-          args.reference, args.lr_select, args.data, args.out, args.headline, args.params, args.sparse_end)
+          args.reference, args.lr_select, args.data, args.out, args.headline, args.params, args.sparse_end,
+          args.probes)

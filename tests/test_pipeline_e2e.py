@@ -75,10 +75,13 @@ def test_every_stage_is_listed(run):
     repo, _ = run
     names = dvc(repo, "stage", "list", "--name-only").stdout.split()
     expected = ["download", "baselines", "report", "ablation@linear", "ablation@conv"]
-    expected += [f"evaluate@{v}" for v in VARIANTS] + [f"wide@{seed}" for seed in SEEDS]
-    expected += [f"train@{arch}-{seed}" for arch in ("linear", "conv") for seed in SEEDS]  # one stack per arch and seed
+    expected += [f"evaluate@{v}" for v in VARIANTS if not v.endswith("-topk")] + [f"wide@{seed}" for seed in SEEDS]
+    expected += [f"evaluate_topk@{arch}-topk" for arch in ("linear", "conv")]  # the reference, outside the core
+    # one stack per arch and seed, and one of the TopK reference
+    expected += [f"{stage}@{arch}-{seed}" for stage in ("train", "train_topk") for arch in ("linear", "conv")
+                 for seed in SEEDS]
     expected += [f"robustness@{arch}-{study}" for arch in ("linear", "conv") for study in ("budget", "lr")]
-    expected += ["lr_select@linear", "lr_select@conv", "sparse_end@conv"]
+    expected += ["lr_select@linear", "lr_select@conv", "sparse_end@conv", "probes@linear", "probes@conv"]
     assert sorted(names) == sorted(expected)
 
 
@@ -246,7 +249,7 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     hidden = params["wide"]["hidden"]
     assert sorted(r.info.run_name for r in parents.values()) == sorted(
-        [f"{arch}-seed{seed}" for arch in ("linear", "conv") for seed in SEEDS]
+        [f"{arch}{topk}-seed{seed}" for arch in ("linear", "conv") for seed in SEEDS for topk in ("", "-topk")]
         + [f"{arch}-ablation-seed0" for arch in ("linear", "conv")] + [f"linear{hidden}-seed{seed}" for seed in SEEDS]
         + [f"{arch}-robustness-{study}-x{f:g}-seed0" for arch in ("linear", "conv")
            for study, factors in (("budget", BUDGET_FACTORS), ("lr", LR_FACTORS)) for f in factors]
@@ -256,7 +259,7 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
         assert parent.inputs.dataset_inputs[0].dataset.name == FALLBACK_DATASET
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]
     assert len(children) == len(runs) - len(parents) - 1  # and the report's run
-    frontier = [r for r in children if r.data.tags["dvc_stage"].startswith("train@")]
+    frontier = [r for r in children if r.data.tags["dvc_stage"].startswith(("train@", "train_topk@"))]
     per_stack = {"none": 1, "l1": 2, "kl": 5, "topk": 2}
     assert len(frontier) == 2 * len(SEEDS) * sum(per_stack.values())
     main = [r for r in frontier if r.data.tags["default_setting"] == "true"]
@@ -265,7 +268,9 @@ def test_mlflow_holds_a_parent_run_per_stack_and_a_child_run_per_model(run):
         parent = parents[r.data.tags["mlflow.parentRunId"]]
         variant = r.data.tags["variant"]
         assert (r.data.tags["arch"], r.data.tags["seed"]) == (parent.data.tags["arch"], parent.data.tags["seed"])
-        assert parent.data.tags["dvc_stage"] == r.data.tags["dvc_stage"] == f"train@{r.data.tags['arch']}-{r.data.tags['seed']}"
+        stage = "train_topk" if variant.endswith("-topk") else "train"
+        address = f"{stage}@{r.data.tags['arch']}-{r.data.tags['seed']}"
+        assert parent.data.tags["dvc_stage"] == r.data.tags["dvc_stage"] == address
         assert r.data.tags["dataset"] == FALLBACK_DATASET and r.data.tags["data_digest"] == manifest["digest"]
         assert len(r.data.tags["git_commit"]) >= 40
         history = client.get_metric_history(r.info.run_id, "train_recon")
@@ -296,14 +301,16 @@ def test_a_logged_model_loads_back_and_reconstructs_like_its_weights(run):
     import torch
 
     from sae_mnist.heldout import load_model
+    from sae_mnist.layout import stack_dir
 
     repo, _ = run
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     for name in ("linear-kl", "conv-topk"):
-        arch = name.split("-")[0]
-        info = json.loads((repo / f"models/{arch}/seed-0/{name}.json").read_text())
+        arch, penalty = name.split("-")
+        models = repo / "models" / stack_dir(arch, penalty) / "seed-0"
+        info = json.loads((models / f"{name}.json").read_text())
         loaded = mlflow.pyfunc.load_model(f"runs:/{info['mlflow_run_id']}/model")
-        reference, _ = load_model(info, repo / f"models/{arch}/seed-0/{name}.pt")
+        reference, _ = load_model(info, models / f"{name}.pt")
         x = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))  # any batch size
         with torch.no_grad():
             got, want = loaded.predict(x.numpy()), reference(x)
@@ -316,8 +323,8 @@ def test_penalty_params_rerun_only_their_stages(run):
     try:
         edit_params(repo, lambda p: p["penalty"]["kl"]["linear"].update(beta=0.123))
         changed = sorted(json.loads(dvc(repo, "status", "--json").stdout))
-        # A stack holds every penalty of its architecture: the linear stacks re-train (and the linear ablation,
-        # whose KL default changed), conv's do not.
+        # A stack holds every compared penalty of its architecture: the linear stacks re-train (and the linear
+        # ablation, whose KL default changed), conv's and the TopK reference's do not.
         assert changed == ["ablation@linear", "lr_select@linear", "report", "robustness@linear-budget",
                            "robustness@linear-lr", "train@linear-0", "train@linear-1"]
         (repo / "params.yaml").write_text(original)

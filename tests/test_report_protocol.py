@@ -193,3 +193,32 @@ def test_the_probe_definition_says_C_is_chosen_on_the_validation_split():
     text = cite.definitions_section(inputs())
     assert "by accuracy on the validation split (a probe fitted on the fit split at each C)" in text
     assert "fit-split image" in text and "refitted" not in text
+
+
+def test_probes_of_the_study_join_their_frontier_points_and_only_then_read_along_the_frontiers(tmp_path):
+    """merge_probes gives each point the probes stage probed its metrics (matched by name and seed); the analysis
+    reads probe accuracy along the frontiers only when every compared point has one."""
+    import json
+
+    from sae_mnist.report.inputs import merge_probes
+
+    def point(name, seed, l0, fvu, **extra):
+        return {"name": name, "seed": seed, "setting": {}, "metrics": {"l0_at_0.1": l0, "fvu_at_0.1": fvu, **extra}}
+
+    frontier = {"points": [point("linear-l1", 0, 40.0, 0.1, probe_accuracy=0.9),
+                           point("linear-l1-lam0.4", 0, 20.0, 0.2)]}
+    variants = {"linear-l1": Variant(arch="linear", penalty="l1", seeds=[], stats={}, arrays={}, history={},
+                                     frontier=frontier)}
+    (tmp_path / "linear.json").write_text(json.dumps({"variants": {"linear-l1": {"points": [
+        {"name": "linear-l1-lam0.4", "seed": 0, "metrics": {"probe_accuracy": 0.8}},
+        {"name": "linear-l1-lam0.4", "seed": 1, "metrics": {"probe_accuracy": 0.1}}]}}}))
+    merge_probes(variants, tmp_path)
+    assert [p["metrics"].get("probe_accuracy") for p in frontier["points"]] == [0.9, 0.8]
+    kl = [point("linear-kl", 0, 40.0, 0.15, probe_accuracy=0.85), point("linear-kl-rho", 0, 20.0, 0.25)]
+    result = analysis.analyse_arch("linear", {"l1": frontier["points"], "kl": kl}, [0.1], 0.1, np.ones(50),
+                                   (10.0, 100.0))
+    assert result.probe == {}  # a KL point without a probe: nothing read along the frontiers
+    kl[1]["metrics"]["probe_accuracy"] = 0.7
+    result = analysis.analyse_arch("linear", {"l1": frontier["points"], "kl": kl}, [0.1], 0.1, np.ones(50),
+                                   (10.0, 100.0))
+    assert set(result.probe) == {"l1", "kl"}

@@ -18,3 +18,6 @@ def test_stages_sum_per_group():
                                              "budget sensitivity": 40.0, "learning-rate sensitivity": 7.0}
     assert stage_times.group_of("something-new") == "other"
     assert stage_times.group_of("sparse_end@conv") == "extra seeds at the sparse end"
+    # The TopK reference is outside the core, though its stages' names start like the core's.
+    assert stage_times.group_of("train_topk@conv-1") == stage_times.group_of("evaluate_topk@conv-topk") == \
+        "TopK reference"

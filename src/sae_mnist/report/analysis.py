@@ -41,7 +41,9 @@ class ArchResult:
 def analyse_arch(arch: str, pts: dict[str, list[dict]], thresholds: list[float], theta: float, pca_fvu: np.ndarray,
                  declared: tuple[float, float]) -> ArchResult:
     """One architecture's frontiers, estimands (declared range at theta) and what the sections read at its grid."""
-    fronts = {t: {p: seed_frontiers(v, t, extra="probe_accuracy" if p in COMPARED else None)
+    # Probe accuracy along the compared frontiers where every one of their points was probed (probes@<arch>).
+    probed = all("probe_accuracy" in pt["metrics"] for p in COMPARED for pt in pts.get(p, []))
+    fronts = {t: {p: seed_frontiers(v, t, extra="probe_accuracy" if p in COMPARED and probed else None)
                   for p, v in pts.items()} for t in thresholds}
     estimands = {t: primary_estimand(fronts[t]["l1"], fronts[t]["kl"], l0_range=declared if t == theta else None)
                  for t in thresholds}
@@ -57,8 +59,9 @@ def analyse_arch(arch: str, pts: dict[str, list[dict]], thresholds: list[float],
     r.pca = np.interp(np.log10(grid), np.log10(k), pca_fvu)
     if "topk" in pts:
         r.topk = matched_values(fronts[theta]["topk"], grid, log_y=primary.log_fvu)
-    r.probe = {p: matched_values(fronts[theta][p], grid, column=2) for p in ("l1", "kl")}
-    r.probe_difference = [stats.paired(r.probe["kl"][:, i], r.probe["l1"][:, i]) for i in range(len(grid))]
+    if probed:
+        r.probe = {p: matched_values(fronts[theta][p], grid, column=2) for p in ("l1", "kl")}
+        r.probe_difference = [stats.paired(r.probe["kl"][:, i], r.probe["l1"][:, i]) for i in range(len(grid))]
     r.sensitivity = primary_estimand(fronts[theta]["l1"], fronts[theta]["kl"], log_fvu=not primary.log_fvu,
                                      l0_range=declared)
     r.sensitivity_sentence = sensitivity_sentence(arch, primary, r.sensitivity)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import stats
 from ..io import read_json
+from ..layout import stack_dir
 from ..params import ARCHITECTURES, PENALTIES, Params
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class ReportPaths:
     headline: Path
     params: Path
     sparse_end: Path | None = None  # the sparse_end stages' files (<arch>.json), where any ran
+    probes: Path | None = None  # the probes stages' files (<arch>.json): the compared frontiers' other points
 
 
 @dataclass
@@ -152,8 +154,8 @@ def load_variants(eval_dir: Path, frontier_dir: Path, log_dir: Path) -> dict[str
                 arch=arch, penalty=penalty, seeds=per_seed,
                 stats=seed_summaries([s["metrics"] for s in per_seed]),
                 arrays=dict(np.load(eval_dir / name / f"{seeds[0].stem}.npz")),
-                history={s["seed"]: pd.read_csv(log_dir / arch / f"seed-{s['seed']}" / f"{name}.csv")
-                         for s in per_seed},
+                history={s["seed"]: pd.read_csv(log_dir / stack_dir(arch, penalty) / f"seed-{s['seed']}"
+                                                / f"{name}.csv") for s in per_seed},
                 frontier=read_json(frontier_dir / f"{name}.json"))
     if not variants:
         raise FileNotFoundError(f"no frontier files found in {frontier_dir}: run the evaluate stages first")
@@ -202,10 +204,23 @@ def predating_the_split(inputs: Inputs) -> list[str]:
     return old
 
 
+def merge_probes(variants: dict[str, Variant], probes_dir: Path | None) -> None:
+    """Each frontier point probed by a probes stage (probes/<arch>.json) gets its probe metrics, as the evaluate
+    stage gives the defaults theirs; points of an architecture with no such file keep none."""
+    for path in sorted(probes_dir.glob("*.json")) if probes_dir is not None and probes_dir.is_dir() else []:
+        for name, probed in read_json(path)["variants"].items():
+            if name not in variants:
+                continue
+            by_point = {(p["name"], p["seed"]): p["metrics"] for p in probed["points"]}
+            for point in variants[name].points:
+                point["metrics"] |= by_point.get((point["name"], point["seed"]), {})
+
+
 def load_inputs(paths: ReportPaths, params: Params) -> Inputs:
     from ..data import read_manifest
 
     variants = load_variants(Path(paths.eval), Path(paths.frontier), Path(paths.logs))
+    merge_probes(variants, paths.probes)
     archs = [a for a in ARCHITECTURES if any(v.arch == a for v in variants.values())]
     inputs = Inputs(
         params=params, manifest=read_manifest(paths.data), variants=variants,

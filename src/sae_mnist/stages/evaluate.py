@@ -1,4 +1,5 @@
-"""`evaluate@<arch>-<penalty>`: held-out metrics and a linear probe for every frontier point of one variant, every seed.
+"""`evaluate@<arch>-<penalty>`: held-out metrics for every frontier point of one variant, every seed, and a linear
+probe for its default setting (the other points' probes: stages/probes.py).
 
 Reads the variant's models from the train stages' outputs (`<model_dir>/seed-<s>/`). Writes
 `<frontier_file>`: every point's test metrics (at every threshold; the reported numbers), its validation metrics
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..params import COMPARED, load_params
+from ..params import load_params
 
 N_RECONSTRUCTIONS = 10  # the first test images, shown originals over reconstructions
 ACTIVATION_SAMPLE = 50_000  # code entries kept for the activation histogram
@@ -74,9 +75,9 @@ def run(arch: str, penalty_name: str, data_dir: Path, model_dir: Path, eval_dir:
             on_validation, _, z_val = held_out_metrics(model, penalty, x_val, params)
             # Probe on the codes of the fit split (the model's own training images; all but in smoke runs), scored
             # on the test set; C is chosen on the validation split once per variant, on the first point (the
-            # default on the first seed), and kept. Every point of the compared frontiers (the report reads probe
-            # accuracy along them at matched L0); of the references (none, TopK) the defaults only.
-            if penalty_name in COMPARED or info["default_setting"]:
+            # default on the first seed), and kept. The defaults only: the other points of the compared frontiers
+            # are probed at that C by the probes@<arch> study (the report's probe accuracy along the frontiers).
+            if info["default_setting"]:
                 fit_codes = encode_all(model, x_fit[: params.probe.max_samples],
                                        params.evaluate.batch_size)[1].flatten(1).numpy()
                 if C is None:

@@ -16,7 +16,8 @@ from ..params import load_params
 
 def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, robustness_dir: Path, wide_dir: Path,
         baselines_file: Path, reference_files: list[Path], lr_select_dir: Path, data_dir: Path, out_dir: Path,
-        headline_file: Path, params_file: Path, sparse_end_dir: Path | None = None) -> None:
+        headline_file: Path, params_file: Path, sparse_end_dir: Path | None = None,
+        probes_dir: Path | None = None) -> None:
     params = load_params(params_file)  # invalid params fail here, before anything is read
     from ..report.build import build
     from ..report.inputs import ReportPaths
@@ -26,4 +27,5 @@ def run(eval_dir: Path, log_dir: Path, frontier_dir: Path, ablation_dir: Path, r
                       baselines=Path(baselines_file), references=tuple(Path(f) for f in reference_files),
                       lr_select=Path(lr_select_dir), data=Path(data_dir), out=Path(out_dir),
                       headline=Path(headline_file), params=Path(params_file),
-                      sparse_end=None if sparse_end_dir is None else Path(sparse_end_dir)), params)
+                      sparse_end=None if sparse_end_dir is None else Path(sparse_end_dir),
+                      probes=None if probes_dir is None else Path(probes_dir)), params)
