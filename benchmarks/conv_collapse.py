@@ -9,7 +9,7 @@ most of linear L1's dense-end gap to SAELens (benchmarks/dense_end_gap.py). Here
 gradient clipped to norm 1 before every step (recipe.grad_clip 1), on the fit split, 20 epochs, and read on the
 validation split: L0, FVU (truncated code at evaluate.active_threshold), dead channels, and the objective.
 A diagnosis on the validation split; nothing here feeds the pipeline. It led to recipe.grad_clip (protocol amendment
-5); the committed JSON was written before it, when its "committed" recipe had no clipping ("no-clip" here).
+5), which amendment 6 dropped again (benchmarks/grad_clip_check.py); the committed JSON was written before it, when its "committed" recipe had no clipping ("no-clip" here).
 """
 
 from __future__ import annotations

@@ -148,3 +148,14 @@ def test_sparse_end_repeats_frontier_settings_on_new_seeds(tmp_path):
         change(bad)
         with pytest.raises(ParamsError, match=reason):
             load_params(write_params(tmp_path, lambda p: p.update(sparse_end={"conv": bad})))
+
+
+def test_the_ablation_turns_off_only_the_parts_the_recipe_has():
+    """grad_clip null is already off: no without-grad_clip arm repeating the full recipe; with a clip, one."""
+    from sae_mnist.stages.ablation import ablation_members
+
+    shipped = load_params(REPO / "params.yaml")
+    off, on = (shipped.model_copy(update={"recipe": shipped.recipe.model_copy(update={"grad_clip": c})})
+               for c in (None, 1.0))
+    arms = {name: {m.suffix for m in ablation_members(p, "linear")} for name, p in (("off", off), ("on", on))}
+    assert arms["on"] - arms["off"] == {"without-grad_clip"} and "without-all" in arms["off"]

@@ -245,8 +245,9 @@ class RecipeParams(_Strict):
     lr_hold: float = Field(0.0, ge=0, lt=1, description="fraction of steps at the end held at lr_final")
     penalty_warmup: float = Field(ge=0, lt=1, description="fraction of steps over which the penalty rises from 0")
     # Before each Adam step (after the projection), each model's whole gradient is scaled to this L2 norm where it
-    # is larger (SAELens clips at 1). Without it, conv L1 at its chosen rate loses up to 27 of 32 channels, at
-    # random per seed, and ends at a higher objective (benchmarks/conv_collapse.py). None: no clipping.
+    # is larger (SAELens clips at 1). None: no clipping. Clipping at 1 stops conv L1 losing channels at its chosen
+    # rate (benchmarks/conv_collapse.py) but failed the protocol's check (amendment 6): it made conv L1's validation
+    # frontier worse, as the collapsed runs reach lower FVU at the sparse end.
     grad_clip: float | None = Field(None, gt=0)
 
     def without(self, part: str) -> RecipeParams:

@@ -17,14 +17,16 @@ from ..params import PENALTIES, RECIPE_PARTS, Params, load_params
 
 
 def ablation_members(params: Params, arch: str) -> list:
-    """Per variant (default setting): the recipe, without each part in turn, and without all of them."""
+    """Per variant (default setting): the recipe, without each part it has in turn (a part already off, e.g.
+    grad_clip null, would repeat the full recipe), and without all of them."""
     from ..members import Member
 
     full = params.recipe
     bare = full
     for part in RECIPE_PARTS:
         bare = bare.without(part)
-    recipes = {"full": full, **{f"without-{p}": full.without(p) for p in RECIPE_PARTS}, "without-all": bare}
+    recipes = {"full": full, **{f"without-{p}": full.without(p) for p in RECIPE_PARTS if full.without(p) != full},
+               "without-all": bare}
     # Grouped by recipe: the models of one recipe share an optimiser group (training.train_stack).
     return [Member(arch, penalty, params.penalty.of(penalty, arch), True, recipe, suffix=name)
             for name, recipe in recipes.items() for penalty in PENALTIES]
