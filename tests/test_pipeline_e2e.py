@@ -151,10 +151,14 @@ def test_every_frontier_point_is_evaluated_on_every_seed(run):
             assert {f"l0_at_{t:g}" for t in params["evaluate"]["thresholds"]} <= set(pt["validation"])  # placement
             assert "convergence" in pt["training"]
             assert pt["training"]["lr"] == rates[arch].get(penalty, params["train"]["lr"])  # lr_select's choice
-            if penalty in ("l1", "kl") or pt["default"]:  # the compared frontiers everywhere, the others at the default
+            # the evaluate stage probes the defaults; probes@<arch> every other point of the compared frontiers
+            assert ("probe_accuracy" in m) == pt["default"]
+            if penalty in ("l1", "kl") and not pt["default"]:
+                probed = json.loads((repo / f"probes/{arch}.json").read_text())["variants"][variant]
+                assert probed["probe_C"] == frontier["probe_C"]
+                m = next(p["metrics"] for p in probed["points"] if (p["name"], p["seed"]) == (pt["name"], pt["seed"]))
+            if penalty in ("l1", "kl") or pt["default"]:
                 assert 0 <= m["probe_accuracy"] <= 1
-            else:
-                assert "probe_accuracy" not in m
     for arch in ("linear", "conv"):
         ablation = json.loads((repo / f"ablation/{arch}.json").read_text())
         assert ablation["split"] == "validation"

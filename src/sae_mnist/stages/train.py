@@ -2,10 +2,11 @@
 as one stack.
 
 The stack holds every setting of the penalties named (`penalty:` defaults and `sweep:`): none, l1 and kl for the
-train stage, topk for train_topk (a reference, outside the verdict's core), each on the training recipe (`recipe:`) and at its penalty's learning rate as lr_select chose it on the validation split
-(`rates_file`; none at train.lr). It trains on the fit split: the validation split is held out from every model
-(docs/design/verdict-protocol.md). sae_mnist.members.train_members trains it (training.train_stack) and writes each
-model's weights, description and losses under `<model_dir>` and `<log_dir>`.
+train stage, topk for train_topk (a reference, outside the verdict's core), each on the training recipe (`recipe:`)
+and at its penalty's learning rate as lr_select chose it on the validation split (`rates_file`; none at train.lr).
+It trains on the fit split: the validation split is held out from every model (docs/design/verdict-protocol.md).
+sae_mnist.members.train_members trains it (training.train_stack) and writes each model's weights, description and
+losses under `<model_dir>` and `<log_dir>`.
 """
 
 from __future__ import annotations
