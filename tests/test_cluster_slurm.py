@@ -75,7 +75,7 @@ def test_resubmission_runs_only_what_was_missing_and_restores_everything(cluster
     assert "done: every stage restored in the workspace" in cluster_runs["fixed"].stdout
     assert list(manifest(cluster_runs["run_dirs"][1])) == ["baselines", "report", "collect"]
     submitted = cluster_runs["fixed_submit"].stdout
-    assert "submitted 2 stage jobs and collect (24 stages come from the run-cache)" in submitted
+    assert "submitted 2 stage jobs and collect (30 stages come from the run-cache)" in submitted
     collect_log = Path(manifest(cluster_runs["run_dirs"][1])["collect"]["log"]).read_text()
     assert "Running stage" not in collect_log and collect_log.count("is cached - skipping run") == 26
     status = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=cluster_runs["repo"],

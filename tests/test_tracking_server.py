@@ -32,9 +32,10 @@ def test_a_pipeline_logs_everything_to_a_postgres_backed_server(team_pipeline):
     assert runs and {r.info.status for r in runs} == {"FINISHED"}
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.info.run_name != "report"]
     studies = 2 * (len(BUDGET_FACTORS) + len(LR_FACTORS) + len(SELECT_FACTORS))  # robustness and lr_select stacks
-    # frontier, ablation, wide, study stacks and sparse_end@conv's extra seeds
-    assert len(parents) == 2 * len(SEEDS) + 2 + len(SEEDS) + studies + len(EXTRA_SEEDS)
-    frontier = [r for r in runs if r.data.tags.get("dvc_stage", "").startswith("train@") and "mlflow.parentRunId" in r.data.tags]
+    # frontier (the compared and TopK's), ablation, wide, study stacks and sparse_end@conv's extra seeds
+    assert len(parents) == 2 * 2 * len(SEEDS) + 2 + len(SEEDS) + studies + len(EXTRA_SEEDS)
+    frontier = [r for r in runs if r.data.tags.get("dvc_stage", "").startswith(("train@", "train_topk@"))
+                and "mlflow.parentRunId" in r.data.tags]
     defaults = [r for r in frontier if r.data.tags["default_setting"] == "true"]
     assert sorted(r.info.run_name for r in defaults) == sorted(f"{v}-seed{s}" for v in VARIANTS for s in SEEDS)
     for r in frontier:
