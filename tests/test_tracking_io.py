@@ -40,3 +40,42 @@ def test_staged_dir_replaces_the_target_only_on_success(tmp_path):
     # so a stage that crashes after that point leaves no output at all
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert not (target / "b.txt").exists()
+
+
+def test_a_dataset_another_stage_inserted_at_the_same_moment_is_linked_not_fatal(tmp_path):
+    """The race two Slurm jobs hit on a fresh store: both find the dataset missing, both insert it. Reproduced on a
+    real SQLite store: a second connection inserts the same row just before this run's insert runs."""
+    import sqlite3
+
+    import mlflow
+    import numpy as np
+    import sqlalchemy
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    db = tmp_path / "mlflow.db"
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    try:
+        mlflow.set_experiment("race")
+        engine = _get_store().engine
+        rival_inserts = []
+
+        def rival(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().startswith("INSERT INTO datasets") and not rival_inserts:
+                with sqlite3.connect(db) as other:
+                    other.execute(statement, parameters[0] if executemany else parameters)
+                rival_inserts.append(statement)
+
+        sqlalchemy.event.listen(engine, "before_cursor_execute", rival)
+        manifest = {"source": ["/data/mnist"], "dataset": "mnist", "digest": "sha256:" + "ab" * 32}
+        try:
+            with mlflow.start_run() as run:
+                tracking.log_dataset(np.zeros((4, 28, 28), np.uint8), np.zeros(4, np.int64), manifest, "training")
+        finally:
+            sqlalchemy.event.remove(engine, "before_cursor_execute", rival)
+        assert len(rival_inserts) == 1  # the race happened: this run's own insert was refused
+        finished = mlflow.get_run(run.info.run_id)
+        assert finished.info.status == "FINISHED"
+        assert [i.dataset.name for i in finished.inputs.dataset_inputs] == ["mnist"]
+    finally:
+        mlflow.set_tracking_uri(previous)

@@ -26,6 +26,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 STORE_FILE = "mlflow.db"
+DATASET_ATTEMPTS = 3  # logging a dataset another stage inserted at the same moment: see log_dataset
 ARTIFACT_DIR = "mlruns"
 
 
@@ -160,7 +161,17 @@ def log_dataset(images, labels, manifest: dict, context: str) -> None:
             name=manifest["dataset"],
             digest=manifest["digest"].split(":")[-1][:32],  # MLflow keeps at most 36 characters
         )
-    mlflow.log_input(dataset, context=context)
+    # Stages that start together (Slurm jobs, queued experiments) may each find this dataset missing from the
+    # store and each insert it; the store's primary key refuses all but the first. Then the row exists, and
+    # logging again links it to this run.
+    for attempt in range(DATASET_ATTEMPTS):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except mlflow.MlflowException:
+            if attempt == DATASET_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..layout import REFERENCE_STAGES
+from ..layout import train_names
 from ..params import load_params
 
 
@@ -26,7 +26,6 @@ def run(arch: str, seed: int, penalties: list[str], data_dir: Path, rates_file: 
     check_seed(params, seed, params_file)
     members = at_rates([m for m in frontier_members(params, arch) if m.penalty in penalties],
                        read_rates(rates_file, arch), params.train.lr)
-    reference = set(penalties) <= set(REFERENCE_STAGES)  # as dvc.yaml names the stages
-    train_members(params, arch, seed, members, data_dir, model_dir, log_dir,
-                  stage=f"train{'_topk' if reference else ''}@{arch}-{seed}",
-                  stack_name=f"{arch}{'-topk' if reference else ''}-seed{seed}", split="fit")
+    stage, stack_name = train_names(arch, seed, penalties)
+    train_members(params, arch, seed, members, data_dir, model_dir, log_dir, stage=stage, stack_name=stack_name,
+                  split="fit")
