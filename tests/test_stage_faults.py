@@ -116,7 +116,7 @@ def test_divergence_fails_the_run_and_writes_no_weights(repo, tmp_path):
     assert "no weights were written" in result.stderr and "Traceback" not in result.stderr
     assert not (repo / "models/conv").exists() and not list((repo / "models").glob("conv/.seed-0.partial"))
     found = stack_runs(repo, "conv-seed0")
-    assert len(found) == 1 + 8 and {r.info.status for r in found} == {"FAILED"}
+    assert len(found) == 1 + 6 and {r.info.status for r in found} == {"FAILED"}
 
 
 def _start_and_wait_for(cmd, cwd, marker: str) -> subprocess.Popen:
@@ -159,7 +159,7 @@ def test_sigterm_marks_the_runs_failed(repo):
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
     assert not (repo / "models/conv/seed-0").exists() and not (repo / "models/conv/.seed-0.partial").exists()
     found = stack_runs(repo, "conv-seed0")
-    assert len(found) == 1 + 8 and {r.info.status for r in found} == {"FAILED"}
+    assert len(found) == 1 + 6 and {r.info.status for r in found} == {"FAILED"}
 
 
 def test_two_stages_log_to_one_sqlite_store_at_once(repo):
@@ -170,7 +170,7 @@ def test_two_stages_log_to_one_sqlite_store_at_once(repo):
     for stack in ("conv-seed0", "linear-seed0"):
         client, _ = runs(repo, stack)
         found = stack_runs(repo, stack)
-        assert len(found) == 1 + 8 and {r.info.status for r in found} == {"FINISHED"}
+        assert len(found) == 1 + 6 and {r.info.status for r in found} == {"FINISHED"}
         for run in found[1:]:
             for metric in ("train_recon", "train_loss"):
                 assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [1, 2, 3, 4]
