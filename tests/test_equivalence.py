@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from sae_mnist.equivalence import Resolution, crossings, probability_resolved, resolve, seeds_to_resolve
+from sae_mnist.equivalence import (Resolution, crossing_interval, crossings, probability_resolved, resolve,
+                                   seeds_to_resolve)
+from sae_mnist.stats import paired
 
 MARGIN = 0.005
 # t quantiles with 2 degrees of freedom (3 seeds), from tables: t_.975 = 4.302653, t_.95 = 2.919986.
@@ -117,3 +119,58 @@ def test_a_crossing_is_where_the_mean_reaches_zero_between_the_last_point_one_wa
                                                          ("KL better", "L1 better", pytest.approx(2 ** 0.25 * 2))]
     with pytest.raises(ValueError, match="sorted"):
         crossings([2.0, 1.0], curve[:2])
+
+
+def test_the_crossings_interval_is_where_the_t_interval_holds_zero_by_hand():
+    # 3 seeds, KL − L1 = -0.01 + e at L0 10 and +0.01 + e at L0 100, e = -0.001, 0, +0.001 per seed: every seed's
+    # difference rises by 0.02 across the segment, so the sd is 0.001 everywhere and the mean is -0.01 + 0.02 u at
+    # the fraction u of the way in log L0. The t interval holds 0 while |mean| <= t_.975 * 0.001 / sqrt(3) = 0.0024841:
+    # u from (0.01 - 0.0024841) / 0.02 = 0.375793 to 0.624207, L0 = 10^(1 + u) = 23.757 to 42.093.
+    e = np.array([-0.001, 0.0, 0.001])
+    half = T975 * 0.001 / np.sqrt(3)
+    low, high = crossing_interval([10.0, 100.0], np.stack([-0.01 + e, 0.01 + e], axis=1))
+    assert low == pytest.approx(10 ** (1 + (0.01 - half) / 0.02), rel=1e-6)
+    assert high == pytest.approx(10 ** (1 + (0.01 + half) / 0.02), rel=1e-6)
+    assert (low, high) == (pytest.approx(23.757, abs=1e-3), pytest.approx(42.093, abs=1e-3))
+    # seeds that agree exactly: the interval shrinks to the crossing itself (u = 0.5, L0 31.62)
+    same = crossing_interval([10.0, 100.0], np.array([[-0.01, 0.01]] * 3))
+    assert same == (pytest.approx(10 ** 1.5), pytest.approx(10 ** 1.5))
+    # a difference that never comes near 0: no L0 qualifies
+    assert crossing_interval([10.0, 100.0], np.stack([0.05 + e, 0.06 + e], axis=1)) is None
+
+
+def test_the_crossings_interval_agrees_with_the_paired_t_interval_at_every_l0():
+    # seeds whose slopes differ (the variance is quadratic along the segment: Fieller's case), over three grid
+    # points; the exact ends against stats.paired evaluated on a fine grid of L0
+    rng = np.random.default_rng(0)
+    l0 = [15.0, 24.0, 30.0]
+    diffs = np.array([-0.02, -0.006, 0.03]) + rng.normal(0, 0.006, (9, 3))
+    low, high = crossing_interval(l0, diffs)
+    logs = np.log10(l0)
+    fine = np.linspace(logs[0], logs[-1], 20001)
+    per_seed = np.array([np.interp(fine, logs, d) for d in diffs])
+    holds = [paired(per_seed[:, k], np.zeros(9)).ci_low <= 0 <= paired(per_seed[:, k], np.zeros(9)).ci_high
+             for k in range(len(fine))]
+    inside = fine[np.array(holds)]
+    step = fine[1] - fine[0]
+    assert np.log10(low) == pytest.approx(inside.min(), abs=step)
+    assert np.log10(high) == pytest.approx(inside.max(), abs=step)
+    with pytest.raises(ValueError, match="seeds >= 2"):
+        crossing_interval(l0, diffs[:1])
+
+
+def test_crossings_read_their_interval_over_the_seeds_the_whole_stretch_shares():
+    l0 = [10.0, 100.0, 1000.0]
+    curve = [_labelled("KL better", -0.01), _labelled("unresolved", 0.0), _labelled("L1 better", 0.01)]
+    # seeds 0-2 everywhere, seed 3 only at the first point: the interval is read over seeds 0-2
+    seed_diffs = [{0: -0.011, 1: -0.01, 2: -0.009, 3: -0.5}, {0: -0.001, 1: 0.0, 2: 0.001},
+                  {0: 0.009, 1: 0.01, 2: 0.011}]
+    (crossing,) = crossings(l0, curve, seed_diffs)
+    shared = np.array([[d[s] for d in seed_diffs] for s in (0, 1, 2)])
+    assert crossing.n == 3
+    assert (crossing.ci_low, crossing.ci_high) == pytest.approx(crossing_interval(l0, shared))
+    assert crossing.low <= crossing.ci_low <= crossing.l0 <= crossing.ci_high <= crossing.high
+    # one seed shared by the whole stretch: no interval, the bracket stays
+    lone = crossings(l0, curve, [{0: -0.01, 1: -0.01}, {0: 0.0}, {0: 0.01, 2: 0.01}])[0]
+    assert (lone.ci_low, lone.ci_high, lone.n) == (None, None, 0)
+    assert crossings(l0, curve)[0].ci_low is None  # without per-seed differences

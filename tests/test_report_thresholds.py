@@ -61,9 +61,11 @@ def test_the_crossing_is_where_the_difference_reaches_zero(result):
     assert crossing.low < CROSS < crossing.high
     # between two grid points the mean difference is linear in log L0: its zero lies within 2% of the true 40
     assert crossing.l0 == pytest.approx(CROSS, rel=0.02)
+    # its 95% interval, over the 3 seeds every point of the stretch has, holds the crossing and the true 40
+    assert crossing.n == 3 and crossing.low <= crossing.ci_low <= CROSS <= crossing.ci_high <= crossing.high
     text = thresholds.sentence("linear", declared)
     assert text.startswith("linear at threshold 0.1, along its grid: L1 better at L0 ")
-    assert "the sign changes at L0 ≈" in text
+    assert "the sign changes at L0 ≈" in text and "95% CI " in text and " over 3 seeds; between the grid points " in text
 
 
 def test_the_primary_thresholds_covered_range_is_read_beyond_the_declared_one(result):
@@ -131,7 +133,7 @@ def test_extra_seeds_join_only_the_grid_points_their_frontiers_reach(result):
     grid = declared.estimand.grid
     assert [p.n for p in more.points] == [6 if 20 <= l0 <= 40 else 3 for l0 in grid]
     i = next(i for i, l0 in enumerate(grid) if 20 <= l0 <= 40)
-    kl, l1 = thresholds.with_extra_seeds(declared.estimand, extra, i)
+    _, kl, l1 = thresholds.with_extra_seeds(declared.estimand, extra, i)
     assert kl[3:] == pytest.approx(kl[:3]) and l1[3:] == pytest.approx(l1[:3])  # the same seeds' values again
     assert more.points[i].diff == pytest.approx(declared.points[i].diff)
     # the same through a sparse_end file, as the report reads it: the labels gain the seeds, the estimand does not

@@ -14,6 +14,9 @@ A direction wins over equivalence: a difference whose 95% interval excludes 0 is
 declares to matter). With identical differences on every seed (bitwise training can give them) the interval is
 the point itself, as in stats.paired.
 
+crossings: where the curve changes from one direction to the other, with the interval of L0 values at which the
+paired t test cannot tell the difference from 0 (crossing_interval: Fieller's construction along the curve).
+
 seeds_to_resolve: the fewest seeds with which a difference of a given true size and seed-to-seed sd would be
 resolved (any of the three labels) with the wanted probability: the exact probability for normal differences,
 integrated over the distribution of the sample sd (no simulation, no normal approximation of t).
@@ -138,16 +141,24 @@ class Crossing:
 
     l0: float  # where the mean difference, linear in log L0 between grid points, first reaches 0 in the stretch
     low: float  # the L0 of the last point labelled `before` ...
-    high: float  # ... and of the first point labelled `after`: the crossing's interval
+    high: float  # ... and of the first point labelled `after`: the grid's bracket around the crossing
     before: str  # "KL better" or "L1 better", at the sparser end of the stretch
     after: str
+    ci_low: float | None = None  # crossing_interval over the stretch (None: fewer than 2 seeds at all its points)
+    ci_high: float | None = None
+    n: int = 0  # the seeds that interval is read over: those at every grid point of the stretch
 
 
-def crossings(l0: list[float], points: list[Resolution]) -> list[Crossing]:
+def crossings(l0: list[float], points: list[Resolution],
+              seed_diffs: list[dict[int, float]] | None = None) -> list[Crossing]:
     """Each change of direction along a curve sorted by L0: between a point labelled KL better and the next point
-    labelled L1 better (or the reverse), with any equivalent or unresolved points between them."""
+    labelled L1 better (or the reverse), with any equivalent or unresolved points between them. With `seed_diffs`
+    (per grid point: seed -> that seed's KL − L1), each crossing also gets its 95% crossing_interval, read over the
+    seeds present at every grid point of its stretch."""
     if len(l0) != len(points) or list(l0) != sorted(l0):
         raise ValueError("the curve's L0 values must be sorted and one per resolved point")
+    if seed_diffs is not None and len(seed_diffs) != len(points):
+        raise ValueError("seed_diffs needs one mapping per grid point")
     directed = [i for i, p in enumerate(points) if p.label in LABELS[:2]]
     found = []
     for i, j in zip(directed, directed[1:]):
@@ -159,5 +170,62 @@ def crossings(l0: list[float], points: list[Resolution]) -> list[Crossing]:
                 x = 0.0 if a == 0 else a / (a - b)
                 zero = 10 ** (math.log10(l0[k]) + x * (math.log10(l0[k + 1]) - math.log10(l0[k])))
                 break
-        found.append(Crossing(zero, l0[i], l0[j], points[i].label, points[j].label))
+        interval, n = (None, 0)
+        if seed_diffs is not None:
+            seeds = sorted(set.intersection(*(set(d) for d in seed_diffs[i:j + 1])))
+            if len(seeds) >= 2:
+                interval = crossing_interval(l0[i:j + 1], np.array([[d[s] for d in seed_diffs[i:j + 1]]
+                                                                   for s in seeds]))
+                n = len(seeds)
+        found.append(Crossing(zero, l0[i], l0[j], points[i].label, points[j].label,
+                              *(interval if interval else (None, None)), n))
     return found
+
+
+def crossing_interval(l0: list[float], diffs: np.ndarray, confidence: float = 0.95) -> tuple[float, float] | None:
+    """The smallest and largest L0 in [l0[0], l0[-1]] at which the paired t interval of KL − L1 contains 0 (None:
+    at none): a confidence interval for where the difference crosses 0, by inverting the test the labels use.
+
+    diffs: (seeds, grid points) per-seed differences, each seed's read linearly in log L0 between grid points as
+    the curve's mean is. At the true crossing the difference is 0, so the interval there contains 0 with
+    probability `confidence`: the set of such L0 covers the crossing that often (Fieller's construction). Within a
+    segment, at fraction u of the way in log L0, the mean m(u) is linear in u and the sample variance v(u) quadratic,
+    so "0 inside the interval", m(u)² ≤ t²·v(u)/n, is a quadratic inequality in u, solved exactly. No resampling:
+    with 3-9 seeds a bootstrap has few distinct resamples and its percentile interval is too narrow.
+    """
+    diffs = np.asarray(diffs, float)
+    n, m = diffs.shape
+    if m != len(l0) or m < 2 or n < 2:
+        raise ValueError("crossing_interval needs (seeds >= 2, grid points >= 2) differences, one column per L0")
+    q = sps.t.ppf(0.5 + confidence / 2, n - 1) ** 2 / n
+    logs = np.log10(np.asarray(l0, float))
+    inside: list[float] = []
+    for k in range(m - 1):
+        start, step = diffs[:, k], diffs[:, k + 1] - diffs[:, k]
+        cov = np.cov(start, step)  # ddof 1: [[var(start), cov], [cov, var(step)]]
+        a = step.mean() ** 2 - q * cov[1, 1]
+        b = 2 * (start.mean() * step.mean() - q * cov[0, 1])
+        c = start.mean() ** 2 - q * cov[0, 0]
+        inside += [logs[k] + u * (logs[k + 1] - logs[k]) for u in _nonpositive(a, b, c)]
+    return (float(10 ** min(inside)), float(10 ** max(inside))) if inside else None
+
+
+def _nonpositive(a: float, b: float, c: float) -> list[float]:
+    """The ends of the pieces of [0, 1] where a·u² + b·u + c ≤ 0 (each root in [0, 1] is one: the quadratic is 0
+    there)."""
+    if a == 0 and b == 0:
+        return [0.0, 1.0] if c <= 0 else []
+    if a == 0:
+        roots = [-c / b]
+    else:
+        disc = b * b - 4 * a * c
+        if -1e-12 * (b * b + abs(4 * a * c)) < disc < 0:  # a double root lost to rounding (seeds that agree)
+            disc = 0.0
+        roots = [] if disc < 0 else [(-b - math.sqrt(disc)) / (2 * a), (-b + math.sqrt(disc)) / (2 * a)]
+    cuts = sorted({0.0, 1.0, *(r for r in roots if 0 < r < 1)})
+    value = lambda u: (a * u + b) * u + c  # noqa: E731
+    ends = [r for r in roots if 0 <= r <= 1]
+    for lo, hi in zip(cuts, cuts[1:]):
+        if value((lo + hi) / 2) <= 0:
+            ends += [lo, hi]
+    return ends

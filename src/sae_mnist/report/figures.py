@@ -121,10 +121,17 @@ LABEL_STYLE = {"KL better": (PENALTY_COLORS["kl"], "o", True), "L1 better": (PEN
 
 def threshold_panels(arch: str, panels: list[tuple], margin: float, primary: float) -> plt.Figure:
     """KL − L1 in FVU against L0 (log), one panel per activity threshold: (threshold, grid, resolutions, declared
-    range or None). Each point with its paired 95% interval, coloured by its label; the band is the equivalence
-    margin; where `declared` is given, the L0 outside it is shaded (outside the primary estimand)."""
+    range or None, crossings). Each point with its paired 95% interval, coloured by its label; the band is the
+    equivalence margin; where `declared` is given, the L0 outside it is shaded (outside the primary estimand); each
+    crossing is a cross on the zero line with its 95% interval along L0 as a bar."""
     fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6), squeeze=False)  # own y: the margin shows
-    for ax, (threshold, grid, points, declared) in zip(axes[0], panels):
+    for ax, (threshold, grid, points, declared, crossings) in zip(axes[0], panels):
+        for c in crossings:
+            ax.plot([c.l0], [0.0], "x", color="tab:purple", markersize=7, zorder=5,
+                    label="sign change, 95% CI" if c.ci_low is not None else "sign change")
+            if c.ci_low is not None:
+                ax.plot([c.ci_low, c.ci_high], [0.0, 0.0], color="tab:purple", linewidth=4, alpha=0.6,
+                        solid_capstyle="butt", zorder=4)
         diff, low, high = (np.array([getattr(p, key) for p in points]) for key in ("diff", "ci_low", "ci_high"))
         ax.axhspan(-margin, margin, color="tab:green", alpha=0.12, linewidth=0, label=f"±{margin:g} margin")
         ax.axhline(0.0, color="black", linewidth=1)

@@ -35,25 +35,30 @@ class LabelledCurve:
     declared: tuple[float, float] | None  # the declared L0 range, where this curve also reads beyond it
 
 
-def with_extra_seeds(est: Estimand, extra: dict[str, dict[int, tuple]] | None, i: int) -> tuple[np.ndarray, ...]:
-    """(KL, L1) FVU of every seed at grid point i: the estimand's seeds, then each extra seed (a study's, e.g.
+def with_extra_seeds(est: Estimand, extra: dict[str, dict[int, tuple]] | None,
+                     i: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """(seeds, KL FVU, L1 FVU) at grid point i: the estimand's seeds, then each extra seed (a study's, e.g.
     sparse_end: only the settings around some grid points) whose L1 and KL frontiers both reach that L0."""
-    kl, l1 = list(est.fvu_kl[:, i]), list(est.fvu_l1[:, i])
+    seeds, kl, l1 = [int(s) for s in est.seeds], list(est.fvu_kl[:, i]), list(est.fvu_l1[:, i])
     for seed in sorted(set(extra["l1"]) & set(extra["kl"])) if extra else ():
         read = [stats.interpolate_at(extra[p][seed][0], extra[p][seed][1], est.grid[i], log_y=est.log_fvu)
                 if len(extra[p][seed][0]) else np.nan for p in ("kl", "l1")]
         if np.isfinite(read).all():
+            seeds.append(int(seed))
             kl.append(float(read[0]))
             l1.append(float(read[1]))
-    return np.array(kl), np.array(l1)
+    return seeds, np.array(kl), np.array(l1)
 
 
 def labelled(est: Estimand, threshold: float, margin: float, declared: tuple[float, float] | None = None,
              extra: dict[str, dict[int, tuple]] | None = None) -> LabelledCurve:
     """The curve of `est`, each grid point resolved over its seeds and any `extra` seeds' frontiers (penalty ->
-    seed -> (L0, FVU)) that reach it; the estimand itself keeps its own seeds."""
-    points = [resolve(*with_extra_seeds(est, extra, i), margin) for i in range(len(est.grid))]
-    return LabelledCurve(threshold, est, points, crossings(list(est.grid), points), declared)
+    seed -> (L0, FVU)) that reach it, each crossing with its interval over the seeds its stretch shares; the
+    estimand itself keeps its own seeds."""
+    per_point = [with_extra_seeds(est, extra, i) for i in range(len(est.grid))]
+    points = [resolve(kl, l1, margin) for _, kl, l1 in per_point]
+    seed_diffs = [dict(zip(seeds, (kl - l1).tolist())) for seeds, kl, l1 in per_point]
+    return LabelledCurve(threshold, est, points, crossings(list(est.grid), points, seed_diffs), declared)
 
 
 def labelled_curves(r: ArchResult, theta: float, margin: float, declared: tuple[float, float],
@@ -112,9 +117,7 @@ def sentence(arch: str, curve: LabelledCurve) -> str:
     runs = ", ".join(f"{label} at {_span(grid, idx)} ({len(idx)} of {n})" for label, idx in label_runs(curve))
     text = f"{arch} at threshold {curve.threshold:g}, along {where}: {runs}"
     if curve.crossings:
-        text += "; the sign changes at " + ", ".join(
-            f"L0 ≈ {l0_text(c.l0)} (between {l0_text(c.low)} and {l0_text(c.high)}: {c.before} below, {c.after} "
-            "above)" for c in curve.crossings)
+        text += "; the sign changes at " + ", ".join(crossing_text(c) for c in curve.crossings)
     else:
         directions = {p.label for p in curve.points} & set(LABELS[:2])
         text += "; the sign does not change" if len(directions) <= 1 else ""
@@ -125,6 +128,15 @@ def sentence(arch: str, curve: LabelledCurve) -> str:
                  "(equivalence.seeds_to_resolve, from its observed mean and sd): "
                  + ", ".join(f"L0 {l0_text(l0)}: {n}" for l0, n in needed))
     return text + "."
+
+
+def crossing_text(c: Crossing) -> str:
+    """'L0 ≈ 25.2 (95% CI 22.9–27.4 over 9 seeds; between the grid points 19.3 and 30: KL better below, L1 better
+    above)'."""
+    interval = (f"95% CI {l0_text(c.ci_low)}–{l0_text(c.ci_high)} over {c.n} seeds" if c.ci_low is not None
+                else "no interval: fewer than 2 seeds at every point between")
+    return (f"L0 ≈ {l0_text(c.l0)} ({interval}; between the grid points {l0_text(c.low)} and {l0_text(c.high)}: "
+            f"{c.before} below, {c.after} above)")
 
 
 def widest_bracket_text(curve: LabelledCurve) -> str:
@@ -183,7 +195,9 @@ def section(curves: dict[str, list[LabelledCurve]], theta: float, margin: float,
           "tests, the margin `verdict.margin` declared before these results existed: "
           "docs/design/verdict-protocol.md); otherwise **unresolved**. Descriptive labels, no correction across "
           "points. Where the sign changes, the crossing is where the mean difference, linear in log L0, reaches 0, "
-          "and its interval the L0 between the last point labelled one way and the first labelled the other. At the "
+          "between the last grid point labelled one way and the first labelled the other; its 95% interval is the "
+          "L0 along that stretch at which the paired t interval of the difference (each seed's read linearly in "
+          "log L0) contains 0 (`equivalence.crossing_interval`, amendment 7 of the protocol). At the "
           f"primary threshold ({theta:g}) the range every seed's frontiers cover is also read beyond the declared "
           "one: those points lie outside the primary estimand, shaded in the figure. *Read across*: the widest "
           "ratio, over seeds and both penalties, of the L0 values of the two trained models a point's value is "
@@ -212,13 +226,13 @@ def section(curves: dict[str, list[LabelledCurve]], theta: float, margin: float,
 
 def save_figures(curves: dict[str, list[LabelledCurve]], theta: float, margin: float, figures: Path) -> None:
     """figures/thresholds-<arch>.png: a panel per threshold (the primary's over its covered range, the part outside
-    the declared range shaded)."""
+    the declared range shaded), each crossing with its interval."""
     for arch, arch_curves in curves.items():
         wide = {c.threshold: c for c in arch_curves if c.declared}
         panels = [wide.get(c.threshold, c) for c in arch_curves if not c.declared]
         if panels:
-            save(threshold_panels(arch, [(c.threshold, c.estimand.grid, c.points, c.declared) for c in panels],
-                                  margin, theta), figures / f"thresholds-{arch}.png")
+            panel_data = [(c.threshold, c.estimand.grid, c.points, c.declared, c.crossings) for c in panels]
+            save(threshold_panels(arch, panel_data, margin, theta), figures / f"thresholds-{arch}.png")
 
 
 def curves_json(curves: dict[str, list[LabelledCurve]]) -> dict:
