@@ -10,12 +10,16 @@ L1 (lr): our L1 settings `--lams` (none: SAELens only), trained as one stack wit
 its initialisation and decoder parts in turn, with the full recipe at lr / 3 and lr x 3, and with the full recipe
 with each model's gradient clipped to norm 1 before every step as SAELens's trainer does (grad-clip-1) and without
 clipping (no-grad-clip); SAELens's standard SAE (as reference_sae.py trains it) at `--saelens-lams` with its defaults,
-with its decoder initialised at unit norm (decoder_init_norm 1, ours) instead of 0.1, and without its gradient
-clipping. Each variant's points are then read against SAELens's default frontier at matched L0
-(reference_sae.matched_comparison), with each model's final training objective (reconstruction + lam * L1, one
-function for both): what moves a trainer's points by the size of the gap names its cause.
-The committed JSONs were written before the recipe had grad_clip: their "full" had no clipping (today's
-"no-grad-clip"), and their "grad-clip-1" clipped as today's recipe does.
+with its decoder initialised at unit norm (decoder_init_norm 1, ours) instead of 0.1, without its gradient
+clipping, and with our decoder handling inside its trainer: unit-norm decoder rows after every step (unit-decoder),
+with the decoder gradient's radial part removed before it (-projected), with b_dec starting at the training mean
+(-mean-b_dec), and all of that without its clipping (-no-grad-clipping: our recipe in its trainer). Each variant's
+points are then read against SAELens's default frontier at matched L0 (reference_sae.matched_comparison), with
+each model's final training objective (reconstruction + lam * L1, one function for both): what moves a trainer's
+points by the size of the gap names its cause.
+The JSONs written before the recipe had grad_clip (dense_end_gap.json, _clipping, _ours_clipped) ran 40 epochs:
+their "full" had no clipping (today's "no-grad-clip" and "full" alike), and their "grad-clip-1" clipped as
+grad_clip 1 does. _unit_decoder and _decomposition ran at 20 epochs with the recipe of params.yaml (no clipping).
 """
 
 from __future__ import annotations
@@ -32,16 +36,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 OUR_PARTS = ("center_input", "encoder_from_decoder", "project_decoder_grad")  # what SAELens does otherwise
 LR_FACTORS = (1 / 3, 3.0)
 SAELENS_VARIANTS = {"default": {}, "decoder_init_norm-1": {"decoder_init_norm": 1.0},
-                    "no-grad-clipping": {}}  # its trainer clips the gradient norm at 1, with no option to turn it off
+                    "no-grad-clipping": {},  # its trainer clips the gradient norm at 1, with no option to turn it off
+                    # our decoder handling inside its trainer (saelens_hooks): unit-norm decoder rows after every
+                    # step (its L1, weighted by the norms, is then ours), the gradient's radial part removed before
+                    # it (recipe.project_decoder_grad), b_dec starting at the training mean (recipe.center_input)
+                    "unit-decoder": {"decoder_init_norm": 1.0},
+                    "unit-decoder-projected": {"decoder_init_norm": 1.0},
+                    "unit-decoder-projected-mean-b_dec": {"decoder_init_norm": 1.0},
+                    # all of ours, in its trainer: should land where our own trainer does (a consistency check)
+                    "unit-decoder-projected-mean-b_dec-no-grad-clipping": {"decoder_init_norm": 1.0}}
 
 
 @contextmanager
 def saelens_variant(name: str):
-    """What a SAELens variant changes outside its config: no-grad-clipping replaces the trainer's
-    clip_grad_norm_ by a no-op for the duration (the trainer calls it as torch.nn.utils.clip_grad_norm_)."""
+    """What a SAELens variant changes outside its config: one whose name ends in no-grad-clipping replaces the
+    trainer's clip_grad_norm_ by a no-op for the duration (the trainer calls it as torch.nn.utils.clip_grad_norm_)."""
     import torch
 
-    if name != "no-grad-clipping":
+    if not name.endswith("no-grad-clipping"):
         yield
         return
     clip = torch.nn.utils.clip_grad_norm_
@@ -50,6 +62,36 @@ def saelens_variant(name: str):
         yield
     finally:
         torch.nn.utils.clip_grad_norm_ = clip
+
+
+def saelens_hooks(name: str):
+    """For train_saelens's `configure`: the hooks a unit-decoder variant puts on SAELens's optimiser (None: none).
+    Its trainer clips the gradient before the optimiser's step, so the projection (a pre-step hook) comes after the
+    clipping here, where ours comes before it; both leave the radial part out of Adam's moments."""
+    if not name.startswith("unit-decoder"):
+        return None
+    import torch
+
+    def configure(trainer, x_flat) -> None:
+        w_dec = trainer.sae.W_dec  # (units, inputs): a unit's decoder weights are a row
+
+        def project(optimizer, args, kwargs) -> None:
+            with torch.no_grad():
+                radial = (w_dec.grad * w_dec).sum(1, keepdim=True)
+                w_dec.grad -= radial * w_dec
+
+        def normalise(optimizer, args, kwargs) -> None:
+            with torch.no_grad():
+                w_dec.div_(w_dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
+
+        if "projected" in name:
+            trainer.optimizer.register_step_pre_hook(project)
+        trainer.optimizer.register_step_post_hook(normalise)
+        if "mean-b_dec" in name:
+            with torch.no_grad():
+                trainer.sae.b_dec.copy_(x_flat.mean(0))
+
+    return configure
 
 
 def our_variants(params, lams: list[float], lr: float, names: list[str] | None = None) -> list:
@@ -146,7 +188,7 @@ def main() -> None:
             started = time.perf_counter()
             with saelens_variant(name):
                 sae, _ = train_saelens(lam, params.model.linear.hidden, x_fit.flatten(1), steps, training,
-                                       params.recipe, args.seed, **SAELENS_VARIANTS[name])
+                                       params.recipe, args.seed, saelens_hooks(name), **SAELENS_VARIANTS[name])
             sae.fold_W_dec_norm()
             row = point(as_linear_sae(sae, params.model.linear.hidden), L1Penalty(lam), lam, x_val, x_fit, params)
             theirs.setdefault(name, []).append(row | {"wall_time_s": round(time.perf_counter() - started, 1)})

@@ -126,9 +126,11 @@ def as_linear_sae(sae, hidden: int):
     return model
 
 
-def train_saelens(lam: float, hidden: int, x_flat, steps: int, training, recipe, seed: int, **sae_options):
+def train_saelens(lam: float, hidden: int, x_flat, steps: int, training, recipe, seed: int, configure=None,
+                  **sae_options):
     """SAELens's standard L1 SAE trained by its own trainer on the rows of x_flat; returns (sae, wall seconds).
-    `sae_options`: StandardTrainingSAEConfig fields other than its defaults (e.g. decoder_init_norm)."""
+    `sae_options`: StandardTrainingSAEConfig fields other than its defaults (e.g. decoder_init_norm); `configure`:
+    called with the trainer before it trains (a diagnosis's hooks on its optimiser, benchmarks/dense_end_gap.py)."""
     import torch
     from sae_lens import SAETrainer, StandardTrainingSAE, StandardTrainingSAEConfig
     from sae_lens.config import SAETrainerConfig
@@ -142,6 +144,8 @@ def train_saelens(lam: float, hidden: int, x_flat, steps: int, training, recipe,
         lr=training.lr, lr_end=training.lr / 10, lr_scheduler_name="cosineannealing",
         lr_warm_up_steps=round(recipe.lr_warmup * steps), device="cpu")
     trainer = SAETrainer(cfg=config, sae=sae, data_provider=full_batches(x_flat, training.batch_size, seed))
+    if configure is not None:
+        configure(trainer, x_flat)
     started = time.perf_counter()
     trainer.fit()
     return sae, time.perf_counter() - started

@@ -63,3 +63,35 @@ def test_folded_saelens_sae_is_our_linear_sae():
     assert torch.allclose(x_hat.flatten(1), sae(x.flatten(1)), atol=1e-5)
     assert torch.allclose(z, z_before * code_norms, atol=1e-5)  # the code on our (unit-norm decoder) scale
     assert math.isclose(model.decoder.weight.norm(dim=0).mean().item(), 1.0, rel_tol=1e-5)
+
+
+def test_our_decoder_handling_inside_saelenss_trainer():
+    # benchmarks/dense_end_gap.py's unit-decoder variants: SAELens's own trainer, with hooks on its optimiser that
+    # keep every decoder row at unit norm, take the gradient's radial part out before each step, and start b_dec at
+    # the training mean. A few real steps, checked against those three promises.
+    from sae_mnist.params import load_params
+
+    spec = importlib.util.spec_from_file_location("dense_end_gap", SCRIPT.parent / "dense_end_gap.py")
+    dense_end_gap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dense_end_gap)
+    assert dense_end_gap.saelens_hooks("default") is None and dense_end_gap.saelens_hooks("no-grad-clipping") is None
+    x = torch.rand(64, 784, generator=torch.Generator().manual_seed(0))
+    seen = {}
+
+    def configure(trainer, x_flat):
+        dense_end_gap.saelens_hooks("unit-decoder-projected-mean-b_dec")(trainer, x_flat)
+        seen["b_dec"] = trainer.sae.b_dec.detach().clone()
+        w = trainer.sae.W_dec
+
+        def radial(optimizer, args, kwargs):  # registered after the projection: what Adam then sees
+            seen.setdefault("radial", []).append(float((w.grad * w.detach()).sum(1).abs().max()))
+
+        trainer.optimizer.register_step_pre_hook(radial)
+
+    params = load_params(SCRIPT.parents[1] / "params.yaml")
+    training = params.train.of("linear").model_copy(update={"batch_size": 16, "lr": 0.01})
+    sae, _ = reference_sae.train_saelens(0.1, 32, x, 8, training, params.recipe, 0, configure, decoder_init_norm=1.0)
+    assert torch.allclose(seen["b_dec"], x.mean(0))
+    assert len(seen["radial"]) == 8 and max(seen["radial"]) < 1e-6
+    assert torch.allclose(sae.W_dec.norm(dim=1), torch.ones(32), atol=1e-6)
+    assert not torch.allclose(sae.b_dec, x.mean(0))  # and it trained
