@@ -5,7 +5,7 @@
 #   make slurm   every stage that is not up to date as a Slurm job (docs/cluster.md)
 #   make check-results   fail if a stage's code, data or parameters changed since its committed results
 #   make verify  check the committed results in minutes: numbers recomputed, a sample of points retrained
-#   make readme  the README's results block from reports/summary.json (after new results)
+#   make readme  the results blocks of README.md and docs/results.md from reports/summary.json (after new results)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin

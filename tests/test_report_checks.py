@@ -154,3 +154,28 @@ def test_kl_metrics_rho_hat_error_and_saturation_by_hand():
     assert metrics["rho_hat_abs_error"] == pytest.approx(0.648333, abs=1e-6)
     assert metrics["rho_hat_relative_error"] == pytest.approx(6.48333, abs=1e-5)
     assert metrics["saturated_fraction"] == pytest.approx(1 / 3)
+
+
+def test_budget_bound_check_sets_the_longest_budgets_move_beside_the_interval():
+    from types import SimpleNamespace
+
+    from sae_mnist.report.sections.robustness import RobustnessCheck
+
+    def row(role, diff, study="", factor=None, label="row"):
+        est = SimpleNamespace(difference=Difference(diff, NAN, NAN, NAN, NAN, NAN))
+        return RobustnessCheck(label, label, est, role, study=study, factor=factor)
+
+    interval = Difference(0.0224, 0.0219, 0.0229, 50.0, 2, 5e-4)
+    primary = RobustnessCheck("p", "p", SimpleNamespace(difference=interval), "primary")
+    rows = [primary, row("reference", 0.0220), row("check", 0.0213, "budget", 0.5),
+            row("check", 0.0235, "budget", 2.0, "budget ×2 (40 epochs)"), row("check", 0.05, "lr", 3.0)]
+    # the longest budget (x2, not x0.5 and not the lr study) moved it by +0.0015: three times the half-width 0.0005
+    ok, text = checks.budget_bound_check("linear", ArchResult({}, {}, {}, None, robustness=rows))
+    assert not ok
+    assert text == ("linear: the runs that have not converged cannot move the primary estimand beyond its 95% "
+                    "interval: budget ×2 (40 epochs) moves it by +0.0015 (+0.0220 → +0.0235), more than the "
+                    "interval's half-width 0.0005")
+    rows[3] = row("check", 0.0223, "budget", 2.0, "budget ×2")  # -0.0003: within
+    assert checks.budget_bound_check("linear", ArchResult({}, {}, {}, None, robustness=rows)).ok
+    shorter = ArchResult({}, {}, {}, None, robustness=rows[:3])
+    assert checks.budget_bound_check("linear", shorter) is None  # no longer budget

@@ -27,6 +27,24 @@ def converged_check(points: list[dict]) -> Check:
                                  "criterion in *Convergence*)")
 
 
+def budget_bound_check(arch: str, r: ArchResult) -> Check | None:
+    """The runs that have not converged cannot move the primary estimand beyond its 95% interval: measured by the
+    robustness study's longest budget (one seed retrained, read on validation) against the same seed's main frontier
+    on validation (the one-seed checks' reference), the move set beside the primary's interval half-width. None
+    without both rows or without an interval."""
+    reference = next((c for c in r.robustness if c.role == "reference" and c.diff is not None), None)
+    longer = [c for c in r.robustness if c.study == "budget" and c.factor and c.factor > 1 and c.diff is not None]
+    primary = next((c.est for c in r.robustness if c.role == "primary"), None)
+    if reference is None or not longer or primary is None or not math.isfinite(primary.difference.ci_high):
+        return None
+    longest = max(longer, key=lambda c: c.factor)
+    move, half = longest.diff - reference.diff, primary.difference.ci_high - primary.difference.diff
+    return Check(abs(move) <= half,
+                 f"{arch}: the runs that have not converged cannot move the primary estimand beyond its 95% interval: "
+                 f"{longest.label} moves it by {move:+.4f} ({reference.diff:+.4f} → {longest.diff:+.4f}), "
+                 f"{'within' if abs(move) <= half else 'more than'} the interval's half-width {half:.4f}")
+
+
 def dead_unit_check(name: str, arch: str, per_seed: list[dict], limit: float) -> Check:
     """At most `limit` of the code units dead on every seed, the limit in whole units and at least one: 2% of
     32 channels is 0.64, so it allows one (a fraction below one unit would fail on any dead channel)."""
@@ -90,10 +108,11 @@ def probes_converged_check(points: list[dict]) -> Check:
 
 def all_checks(inputs: Inputs, results: dict[str, ArchResult], placed: dict[str, dict[str, list[dict]]],
                reference_check: Check | None) -> list[Check]:
-    """The report's checks in its order: convergence, dead units (defaults, then along the frontiers), PCA, ρ̂,
+    """The report's checks in its order: convergence (and what a longer budget moves), dead units (defaults, then along the frontiers), PCA, ρ̂,
     placement, the reference, probes."""
     variants, theta = inputs.variants, inputs.theta
     checks = [converged_check(inputs.all_points)]
+    checks += [c for c in (budget_bound_check(arch, r) for arch, r in results.items()) if c is not None]
     for arch in inputs.archs:
         for penalty, limit in DEAD_UNIT_LIMITS:
             v = variants.get(f"{arch}-{penalty}")

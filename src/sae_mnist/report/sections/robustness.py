@@ -36,6 +36,8 @@ class RobustnessCheck:
     # counted); or "check" (counted in the sentence)
     drawn: bool = False  # on the primary threshold's L0 axis: a curve of the figure
     split: str = ""  # where a retrained study's metrics come from (its file's "split")
+    study: str = ""  # a retrained study's name ("budget", "lr") and its factor
+    factor: float | None = None
 
     @property
     def diff(self) -> float | None:
@@ -90,7 +92,7 @@ def robustness_checks(r: ArchResult, theta: float, seed: int, studies: dict[str,
             name = f"{STUDY_LABEL[study]} ×{v['factor']:g}"
             label = f"{name} ({trained_text(study, v)}; seed {data['seed']}; {split} split)"
             checks.append(RobustnessCheck(label, name, points_estimand(pts["l1"], pts["kl"], theta, l0_range),
-                                          "check", True, split))
+                                          "check", True, split, study, float(v["factor"])))
     return checks
 
 
