@@ -157,3 +157,16 @@ def test_an_unresolved_point_names_the_seeds_that_would_resolve_it():
     assert point.label == "unresolved" and point.sd == pytest.approx(0.0054)
     curve = thresholds.LabelledCurve(0.1, SimpleNamespace(grid=np.array([29.4])), [point], [], None)
     assert thresholds.seeds_needed(curve) == [(29.4, 9)]
+
+
+def test_a_crossing_without_an_interval_says_why():
+    from sae_mnist.equivalence import Crossing
+
+    few = Crossing(25.0, 20.0, 30.0, "KL better", "L1 better")
+    assert "(no interval: fewer than 2 seeds shared by every point of the stretch; between the grid points 20 and " \
+           "30: KL better below, L1 better above)" in thresholds.crossing_text(few)
+    empty = Crossing(25.0, 20.0, 30.0, "KL better", "L1 better", None, None, 4)
+    assert "no interval: over the 4 seeds the stretch shares, no L0 of it holds 0" in thresholds.crossing_text(empty)
+    both = Crossing(25.2, 19.3, 30.0, "KL better", "L1 better", 21.0, 26.8, 9)
+    assert thresholds.crossing_text(both) == ("L0 ≈ 25.2 (95% CI 21–26.8 over 9 seeds; between the grid points 19.3 "
+                                             "and 30: KL better below, L1 better above)")

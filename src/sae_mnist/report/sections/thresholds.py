@@ -131,10 +131,14 @@ def sentence(arch: str, curve: LabelledCurve) -> str:
 
 
 def crossing_text(c: Crossing) -> str:
-    """'L0 ≈ 25.2 (95% CI 22.9–27.4 over 9 seeds; between the grid points 19.3 and 30: KL better below, L1 better
+    """'L0 ≈ 25.2 (95% CI 21–26.8 over 9 seeds; between the grid points 19.3 and 30: KL better below, L1 better
     above)'."""
-    interval = (f"95% CI {l0_text(c.ci_low)}–{l0_text(c.ci_high)} over {c.n} seeds" if c.ci_low is not None
-                else "no interval: fewer than 2 seeds at every point between")
+    if c.ci_low is not None:
+        interval = f"95% CI {l0_text(c.ci_low)}–{l0_text(c.ci_high)} over {c.n} seeds"
+    elif c.n >= 2:
+        interval = f"no interval: over the {c.n} seeds the stretch shares, no L0 of it holds 0 in its 95% interval"
+    else:
+        interval = "no interval: fewer than 2 seeds shared by every point of the stretch"
     return (f"L0 ≈ {l0_text(c.l0)} ({interval}; between the grid points {l0_text(c.low)} and {l0_text(c.high)}: "
             f"{c.before} below, {c.after} above)")
 
