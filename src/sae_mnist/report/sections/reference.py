@@ -103,7 +103,10 @@ METHOD = ("SAELens's standard ReLU + L1 SAE, trained by its own trainer on the s
           "Decoder norms: ours keep every decoder column at unit norm (renormalised after each step; the decoder "
           "gradient's part along the column removed before it), the L1 term is λ Σⱼ|zⱼ|; SAELens's are free, its "
           "L1 term is λ Σⱼ zⱼ‖W_dec,j‖ (the same objective up to a rescaling of each unit), and they are folded into "
-          "its code before evaluation, so the threshold means the same for both.")
+          "its code before evaluation, so the threshold means the same for both. SAELens also clips each step's "
+          "gradient to norm 1; ours does not (`recipe.grad_clip`). Where a gap comes from, part by part (SAELens's "
+          "trainer given our decoder handling, with and without its clipping, on the validation split): "
+          "docs/studies.md, *Our training against the field's reference implementation*.")
 
 
 def file_part(name: str, reference: dict, result: dict | None, stale: list[str]) -> list[str]:
