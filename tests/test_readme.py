@@ -64,7 +64,7 @@ def test_the_results_doc_block_holds_provenance_sensitivity_every_threshold_and_
     flat = " ".join(text.split())  # the prose is wrapped at WIDTH
     assert "data digest `sha256:ab`, `params.yaml` SHA-256 `cd`, models trained at `0123456`." in flat
     assert ("- linear, sensitivity: with FVU interpolated linearly in log L0, the average KL − L1 is +0.0241 FVU (95% "
-            "CI [+0.0237, +0.0246], paired p 0.0021); the primary estimand: +0.0239.") in flat
+            "CI [+0.0237, +0.0246], paired p 0.002); the primary estimand: +0.0239.") in flat
     assert "- linear, robustness: the sign survives all 8 checks." in text
     rows = [line for line in text.splitlines() if line.startswith("| linear")]
     # thresholds in order; the primary's row reads the declared range and its Holm p, the other its own range

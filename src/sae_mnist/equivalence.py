@@ -144,7 +144,7 @@ class Crossing:
     high: float  # ... and of the first point labelled `after`: the grid's bracket around the crossing
     before: str  # "KL better" or "L1 better", at the sparser end of the stretch
     after: str
-    ci_low: float | None = None  # crossing_interval over the stretch (None: fewer than 2 seeds at all its points)
+    ci_low: float | None = None  # crossing_interval over the stretch (None: no L0 qualifies, or n < 2)
     ci_high: float | None = None
     n: int = 0  # the seeds that interval is read over: those at every grid point of the stretch
 
@@ -170,15 +170,15 @@ def crossings(l0: list[float], points: list[Resolution],
                 x = 0.0 if a == 0 else a / (a - b)
                 zero = 10 ** (math.log10(l0[k]) + x * (math.log10(l0[k + 1]) - math.log10(l0[k])))
                 break
-        interval, n = (None, 0)
+        interval, n = (None, None), 0
         if seed_diffs is not None:
-            seeds = sorted(set.intersection(*(set(d) for d in seed_diffs[i:j + 1])))
+            stretch = seed_diffs[i:j + 1]
+            seeds = sorted(set.intersection(*(set(d) for d in stretch)))
             if len(seeds) >= 2:
-                interval = crossing_interval(l0[i:j + 1], np.array([[d[s] for d in seed_diffs[i:j + 1]]
-                                                                   for s in seeds]))
                 n = len(seeds)
-        found.append(Crossing(zero, l0[i], l0[j], points[i].label, points[j].label,
-                              *(interval if interval else (None, None)), n))
+                interval = crossing_interval(l0[i:j + 1], np.array([[d[s] for d in stretch] for s in seeds])) \
+                    or (None, None)
+        found.append(Crossing(zero, l0[i], l0[j], points[i].label, points[j].label, *interval, n))
     return found
 
 

@@ -39,10 +39,10 @@ def budget_bound_check(arch: str, r: ArchResult) -> Check | None:
         return None
     longest = max(longer, key=lambda c: c.factor)
     move, half = longest.diff - reference.diff, primary.difference.ci_high - primary.difference.diff
-    return Check(abs(move) <= half,
-                 f"{arch}: the runs that have not converged cannot move the primary estimand beyond its 95% interval: "
-                 f"{longest.label} moves it by {move:+.4f} ({reference.diff:+.4f} → {longest.diff:+.4f}), "
-                 f"{'within' if abs(move) <= half else 'more than'} the interval's half-width {half:.4f}")
+    ok = abs(move) <= half
+    return Check(ok, f"{arch}: the runs that have not converged cannot move the primary estimand beyond its 95% "
+                     f"interval: {longest.label} moves it by {move:+.4f} ({reference.diff:+.4f} → "
+                     f"{longest.diff:+.4f}), {'within' if ok else 'more than'} the interval's half-width {half:.4f}")
 
 
 def dead_unit_check(name: str, arch: str, per_seed: list[dict], limit: float) -> Check:
@@ -108,8 +108,8 @@ def probes_converged_check(points: list[dict]) -> Check:
 
 def all_checks(inputs: Inputs, results: dict[str, ArchResult], placed: dict[str, dict[str, list[dict]]],
                reference_check: Check | None) -> list[Check]:
-    """The report's checks in its order: convergence (and what a longer budget moves), dead units (defaults, then along the frontiers), PCA, ρ̂,
-    placement, the reference, probes."""
+    """The report's checks in its order: convergence (and what a longer budget moves), dead units (defaults, then
+    along the frontiers), PCA, ρ̂, placement, the reference, probes."""
     variants, theta = inputs.variants, inputs.theta
     checks = [converged_check(inputs.all_points)]
     checks += [c for c in (budget_bound_check(arch, r) for arch, r in results.items()) if c is not None]

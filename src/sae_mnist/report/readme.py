@@ -17,6 +17,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from .text import check_mark, l0_text, p_value
+
 BEGIN = "<!-- results:begin (make readme: generated from the report stage's reports/summary.json; do not edit) -->"
 END = "<!-- results:end -->"
 WIDTH = 120
@@ -42,10 +44,6 @@ def block(summary: dict) -> str:
                         "[`reports/report.html`](reports/report.html))."])
 
 
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3g}"
-
-
 def _ci(v: dict) -> str:
     return f"[{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]"
 
@@ -64,7 +62,7 @@ def results_block(summary: dict) -> str:
         if "diff" in sens and "diff" in primary:
             md.append(textwrap.fill(
                 f"{arch}, sensitivity: with {sens['interpolation']}, the average KL − L1 is {sens['diff']:+.4f} FVU "
-                f"(95% CI {_ci(sens)}, paired p {_p(sens['p'])}); the primary estimand: {primary['diff']:+.4f}.",
+                f"(95% CI {_ci(sens)}, paired p {p_value(sens['p'])}); the primary estimand: {primary['diff']:+.4f}.",
                 WIDTH, initial_indent="- ", subsequent_indent="  "))
     md += [textwrap.fill(r["sentence"], WIDTH, initial_indent="- ", subsequent_indent="  ")
            for r in summary["robustness"].values()]
@@ -80,11 +78,11 @@ def results_block(summary: dict) -> str:
                 md.append(f"| {name} | {float(key):g} | no overlap | – | – | – | – |")
                 continue
             lo, hi = primary["l0_range"] if is_primary else v["l0_range"]
-            md.append(f"| {name} | {float(key):g} | {lo:.3g} – {hi:.3g} | {v['diff']:+.4f} | {_ci(v)} | {_p(v['p'])} "
-                      f"| {_p(primary['holm_p']) if is_primary else '–'} |")
+            md.append(f"| {name} | {float(key):g} | {l0_text(lo)} – {l0_text(hi)} | {v['diff']:+.4f} | {_ci(v)} | "
+                      f"{p_value(v['p'])} | {p_value(primary['holm_p']) if is_primary else '–'} |")
     md += ["", "## The report's checks", "",
            "Against the benchmark's own targets (✗ marks one not met; the report gives the numbers):", ""]
-    md += [textwrap.fill(("✓ " if c["ok"] else "✗ ") + c["check"], WIDTH, initial_indent="- ",
+    md += [textwrap.fill(f"{check_mark(c['ok'])} {c['check']}", WIDTH, initial_indent="- ",
                          subsequent_indent="  ") for c in summary["checks"]]
     return "\n".join((["> Smoke run: not for citing.", ""] if summary["smoke"] else []) + md)
 
